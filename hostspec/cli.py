@@ -1,0 +1,149 @@
+"""The `hostspec` command line: argparse, exit codes, output formats.
+
+Exit status: 0 success, 1 errors in the input (or warnings with --strict),
+2 usage errors and unreadable or unwritable files, 3 internal errors.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from . import __version__
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+# Subcommands implemented in their own modules: each has add_arguments(parser)
+# and run(args) -> exit status.
+EXTERNAL_COMMANDS = {
+    "compile": ("hostspec.compiler", "write each host's artifact tree",
+                "hostspec compile examples/lab.mem --out out/"),
+    "explain": ("hostspec.explain", "summarise a host for a reviewer",
+                "hostspec explain examples/lab.mem --format markdown"),
+}
+
+
+class UsageError(Exception):
+    """A usage problem: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every subcommand takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                        help="how diagnostics are printed (default: text)")
+    common.add_argument("--strict", action="store_true", help="warnings fail the run")
+    common.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                        help="a directory includes may also come from")
+    common.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    common.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour in text output (auto: on a terminal, unless NO_COLOR is set)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hostspec", description="KVM host memory posture as code.")
+    parser.add_argument("--version", action="version", version=f"hostspec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    common = common_options()
+    _add(sub, common, "check", "parse and validate host specs", "hostspec check examples/*.mem",
+         lambda p: p.add_argument("files", nargs="+", metavar="FILE", help="a .mem or .json file, or - for stdin"))
+    _add(sub, common, "export", "print the JSON form of a spec", "hostspec export examples/lab.mem > lab.json",
+         lambda p: p.add_argument("file", metavar="FILE", help="a .mem or .json file, or - for stdin"))
+    for name, (module, summary, example) in EXTERNAL_COMMANDS.items():
+        _add(sub, common, name, summary, example, _external(module, "add_arguments"))
+    return parser
+
+
+def _add(sub, common, name: str, summary: str, example: str, arguments: Callable) -> None:
+    parser = sub.add_parser(name, parents=[common], help=summary, description=summary + ".",
+                            epilog=f"example:\n  {example}",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    arguments(parser)
+
+
+def _external(module: str, attr: str) -> Callable:
+    return lambda *args: getattr(importlib.import_module(module), attr)(*args)
+
+
+def load_all(args, names: Sequence[str], run_checks: bool = True):
+    """Load (and check) each named file; stdin is read once."""
+    from . import api
+
+    stdin = sys.stdin.buffer.read(api.MAX_SOURCE_BYTES + 1) if "-" in names else None
+    step = api.check if run_checks else api.load
+    return [step(name, args.include_path, stdin if name == "-" else None) for name in names]
+
+
+def report(args, results) -> int:
+    """Print every diagnostic of every result; the exit status they call for."""
+    from . import render
+
+    diagnostics = [d for result in results for d in result.diagnostics]
+    if args.quiet:
+        diagnostics = [d for d in diagnostics if d.severity == d.severity.ERROR]
+    text = render.render(diagnostics, args.format, color=use_color(args))
+    if text:
+        stream = sys.stdout if args.format != "text" else sys.stderr
+        stream.write(text)
+    failed = any(result.failed(args.strict) for result in results)
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def use_color(args) -> bool:
+    if getattr(args, "color", "auto") == "always":
+        return True
+    if getattr(args, "color", "auto") == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stderr.isatty()
+
+
+def run_check(args) -> int:
+    return report(args, load_all(args, args.files))
+
+
+def run_export(args) -> int:
+    (result,) = load_all(args, [args.file], run_checks=False)
+    status = report(args, [result])
+    if result.spec is None or result.failed():
+        return EXIT_ERRORS
+    if args.format == "text":
+        sys.stdout.write(json.dumps(result.document, indent=2, sort_keys=False) + "\n")
+    return status
+
+
+COMMANDS = {"check": run_check, "export": run_export}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args)
+        return _external(EXTERNAL_COMMANDS[args.command][0], "run")(args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:  # noqa: BLE001 - the last line of defence
+        print("hostspec: internal error (this is a bug in hostspec, please report it "
+              "with the input that caused it):", file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

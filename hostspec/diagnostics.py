@@ -1,0 +1,72 @@
+"""Diagnostics: what every stage returns besides its result."""
+from __future__ import annotations
+
+import enum
+from typing import Iterable, Optional
+
+import attrs
+
+from .source import Span
+
+
+class Severity(enum.IntEnum):
+    NOTE = 0
+    WARNING = 1
+    ERROR = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@attrs.frozen
+class Label:
+    """A secondary span with a short note ("first set here")."""
+
+    span: Span
+    message: str = ""
+
+
+@attrs.frozen
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    span: Optional[Span]
+    hint: Optional[str] = None
+    labels: tuple[Label, ...] = ()
+    file_name: str = ""  # used when there is no span (unreadable input)
+
+    @property
+    def name(self) -> str:
+        from .codes import CODES
+        return CODES[self.code].name
+
+    def sort_key(self) -> tuple:
+        top = _top_span(self.span)
+        if top is None:
+            return (self.file_name, -1, -1, self.code)
+        return (top.file.name, top.start, top.end, self.code, self.message)
+
+
+def _top_span(span: Optional[Span]) -> Optional[Span]:
+    """Diagnostics in included files sort at the include line of the top file."""
+    if span is None:
+        return None
+    chain = span.file.include_chain()
+    return chain[-1] if chain else span
+
+
+def has_errors(diagnostics: Iterable[Diagnostic], strict: bool = False) -> bool:
+    """True when a build must fail: any error, or any warning with --strict."""
+    floor = Severity.WARNING if strict else Severity.ERROR
+    return any(d.severity >= floor for d in diagnostics)
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    unique, seen = [], set()
+    for diag in sorted(diagnostics, key=Diagnostic.sort_key):
+        key = (diag.sort_key(), diag.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(diag)
+    return unique

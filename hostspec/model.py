@@ -1,0 +1,214 @@
+"""The checked host model: frozen attrs records built from a schema-valid document.
+
+The constructors only ever see documents that passed the JSON Schema, so they
+apply defaults and convert; they do not validate.  Each record keeps the
+document path it came from (`path`, not part of equality) so checks can point
+back at the source.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+KiB, MiB, GiB = 1024, 1024 ** 2, 1024 ** 3
+Path = tuple
+
+_path = attrs.field(default=(), eq=False, repr=False)
+
+
+@attrs.frozen
+class Kvm:
+    ept: Optional[bool] = None
+    vpid: Optional[bool] = None
+    npt: Optional[bool] = None
+    nested: Optional[bool] = None
+    path: Path = _path
+
+
+@attrs.frozen
+class Pool:
+    size: int
+    count: int
+    nodes: Optional[tuple[int, ...]] = None  # None: the kernel spreads the pool
+    at: str = "boot"
+    path: Path = _path
+
+    @property
+    def at_boot(self) -> bool:
+        return self.at == "boot"
+
+
+@attrs.frozen
+class Hugepages:
+    default_size: Optional[int] = None
+    pools: tuple[Pool, ...] = ()
+    path: Path = _path
+
+    def sizes(self) -> list[int]:
+        return sorted({pool.size for pool in self.pools})
+
+
+@attrs.frozen
+class Thp:
+    enabled: Optional[str] = None
+    defrag: Optional[str] = None
+    path: Path = _path
+
+
+@attrs.frozen
+class Ksm:
+    run: Optional[str] = None  # on | off | unmerge
+    pages_to_scan: Optional[int] = None
+    sleep_ms: Optional[int] = None
+    merge_across_nodes: Optional[bool] = None
+    use_zero_pages: Optional[bool] = None
+    path: Path = _path
+
+
+@attrs.frozen
+class Swap:
+    size: int = 0
+    swappiness: Optional[int] = None
+    path: Path = _path
+
+
+@attrs.frozen
+class Overcommit:
+    policy: Optional[str] = None  # heuristic | always | never
+    ratio: Optional[int] = None
+    max_ratio: float = 1.0
+    path: Path = _path
+
+
+@attrs.frozen
+class Host:
+    name: str
+    cpu: str
+    memory: int
+    arch: str = "x86_64"
+    reserve: int = 2 * GiB
+    numa_nodes: int = 1
+    kernel: tuple[int, int] = (6, 1)
+    guest_overhead: int = 256 * MiB
+    kvm: Kvm = Kvm()
+    hugepages: Hugepages = Hugepages()
+    thp: Thp = Thp()
+    ksm: Ksm = Ksm()
+    swap: Swap = Swap()
+    overcommit: Overcommit = Overcommit()
+    path: Path = _path
+
+
+@attrs.frozen
+class Backing:
+    type: str = "normal"  # normal | hugepages
+    size: Optional[int] = None  # None: the host's default (see page_size)
+    nodes: Optional[tuple[int, ...]] = None
+    path: Path = _path
+
+    @property
+    def hugepages(self) -> bool:
+        return self.type == "hugepages"
+
+
+@attrs.frozen
+class Balloon:
+    model: str = "virtio"  # virtio | none
+    autodeflate: Optional[bool] = None
+    free_page_reporting: Optional[bool] = None
+    stats_period_s: Optional[int] = None
+    path: Path = _path
+
+
+@attrs.frozen
+class Guest:
+    name: str
+    memory: int
+    current_memory: int
+    vcpus: int = 1
+    backing: Backing = Backing()
+    share_pages: bool = True
+    locked: bool = False
+    balloon: Balloon = Balloon()
+    base: Optional[str] = None
+    path: Path = _path
+
+
+@attrs.frozen
+class Spec:
+    """One host and its guests."""
+
+    host: Host
+    guests: tuple[Guest, ...] = ()
+
+    def page_size(self, guest: Guest) -> Optional[int]:
+        """The huge page size backing a guest, or None (normal, or undecidable)."""
+        if not guest.backing.hugepages:
+            return None
+        if guest.backing.size is not None:
+            return guest.backing.size
+        if self.host.hugepages.default_size is not None:
+            return self.host.hugepages.default_size
+        sizes = self.host.hugepages.sizes()
+        return sizes[0] if len(sizes) == 1 else None
+
+
+def _sub(cls, doc: Optional[dict], path: Path, renames: dict[str, str] = {}, **convert):
+    """Build a record of `cls` from an optional sub-document."""
+    if doc is None:
+        return cls(path=path)
+    kwargs = {}
+    for key, value in doc.items():
+        field = renames.get(key, key.replace("-", "_"))
+        kwargs[field] = convert[field](value) if field in convert else value
+    return cls(path=path, **kwargs)
+
+
+def _nodes(value):
+    return tuple(sorted(value)) if value is not None else None
+
+
+def _host(doc: dict) -> Host:
+    path = ("host",)
+    pools = tuple(
+        _sub(Pool, pool, path + ("hugepages", "pools", i), nodes=_nodes)
+        for i, pool in enumerate(doc.get("hugepages", {}).get("pools", ()))
+    )
+    hugepages = Hugepages(doc.get("hugepages", {}).get("default-size"), pools,
+                          path + ("hugepages",))
+    major, minor = (int(part) for part in doc.get("kernel", "6.1").split("."))
+    scalars = {k.replace("-", "_"): v for k, v in doc.items()
+               if k in ("name", "cpu", "memory", "arch", "reserve", "numa-nodes", "guest-overhead")}
+    return Host(
+        **scalars, kernel=(major, minor), hugepages=hugepages, path=path,
+        kvm=_sub(Kvm, doc.get("kvm"), path + ("kvm",)),
+        thp=_sub(Thp, doc.get("thp"), path + ("thp",)),
+        ksm=_sub(Ksm, doc.get("ksm"), path + ("ksm",), {"sleep": "sleep_ms"}),
+        swap=_sub(Swap, doc.get("swap"), path + ("swap",)),
+        overcommit=_sub(Overcommit, doc.get("overcommit"), path + ("overcommit",),
+                        max_ratio=float),
+    )
+
+
+def _guest(doc: dict, index: int) -> Guest:
+    path = ("guests", index)
+    balloon = doc.get("balloon")
+    if balloon is not None and "stats-period" in balloon:
+        balloon = dict(balloon)
+        balloon["stats-period"] = balloon["stats-period"] // 1000
+    return Guest(
+        name=doc["name"], memory=doc["memory"],
+        current_memory=doc.get("current-memory", doc["memory"]),
+        vcpus=doc.get("vcpus", 1),
+        backing=_sub(Backing, doc.get("backing"), path + ("backing",), nodes=_nodes),
+        share_pages=doc.get("share-pages", True), locked=doc.get("locked", False),
+        balloon=_sub(Balloon, balloon, path + ("balloon",), {"stats-period": "stats_period_s"}),
+        base=doc.get("base"), path=path,
+    )
+
+
+def from_document(doc: dict) -> Spec:
+    """The model of a schema-valid document."""
+    guests = tuple(_guest(g, i) for i, g in enumerate(doc.get("guests", ())))
+    return Spec(_host(doc["host"]), guests)
