@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import HarnessError
+from .kernel import find_kernel
 
 BUSYBOX = Path("/bin/busybox")
 DASH = Path("/bin/dash")
@@ -63,3 +64,26 @@ def busybox_applets(busybox: Path) -> list[str]:
     if proc.returncode != 0 or not proc.stdout.strip():
         raise HarnessError(f"{busybox} --list failed: {proc.stderr.strip()}")
     return proc.stdout.split()
+
+
+def missing_tools() -> list[str]:
+    """Every missing host dependency of the VM layer, one message each."""
+    checks = [
+        lambda: require_program("qemu-system-x86_64", "qemu-system-x86"),
+        lambda: require_program("cpio", "cpio"),
+        static_busybox,
+        lambda: require_file(DASH, "dash"),
+        find_kernel,
+    ]
+    return [str(err) for err in _failures(checks)]
+
+
+def _failures(checks) -> list[HarnessError]:
+    """Run each check; collect the HarnessErrors instead of stopping at the first."""
+    failures = []
+    for check in checks:
+        try:
+            check()
+        except HarnessError as err:
+            failures.append(err)
+    return failures

@@ -93,3 +93,9 @@ def merge_pages(name: str = "merge-pages", timeout_s: int = 60) -> Step:
         "kv ksm.pages_sharing /sys/kernel/mm/ksm/pages_sharing\n"
         "[ \"$(cat /sys/kernel/mm/ksm/pages_shared)\" != 0 ]"
     ))
+
+
+def read_values(name: str, files: dict[str, str]) -> Step:
+    """Print KEY=<contents of FILE> for each KEY: FILE, read with cat."""
+    lines = [f"kv {shlex.quote(key)} {shlex.quote(path)}" for key, path in files.items()]
+    return Step(name, "\n".join(lines) or "true")
