@@ -94,10 +94,10 @@ def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = 
         document, index, problems = lower.lower_source(source, base, include_paths)
     result.document, result.index = document, index
     result.diagnostics += problems
-    if document is not None and not has_errors(problems):
-        problems = schema.validate(document, index)
-        result.diagnostics += problems
-        if not problems:
+    if document is not None:
+        structural = schema.validate(document, index)
+        result.diagnostics += structural
+        if not structural and not has_errors(problems):
             result.spec = model_mod.from_document(document)
     result.diagnostics = sort_diagnostics(result.diagnostics)
     return result

@@ -50,7 +50,9 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; an external command's module is imported only when it is run."""
+    wanted = next((a for a in argv if not a.startswith("-")), None)
     parser = _Parser(prog="hostspec", description="KVM host memory posture as code.")
     parser.add_argument("--version", action="version", version=f"hostspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(sub, common, "export", "print the JSON form of a spec", "hostspec export examples/lab.mem > lab.json",
          lambda p: p.add_argument("file", metavar="FILE", help="a .mem or .json file, or - for stdin"))
     for name, (module, summary, example) in EXTERNAL_COMMANDS.items():
-        _add(sub, common, name, summary, example, _external(module, "add_arguments"))
+        arguments = _external(module, "add_arguments") if name == wanted else (lambda p: None)
+        _add(sub, common, name, summary, example, arguments)
     return parser
 
 
@@ -127,7 +130,8 @@ COMMANDS = {"check": run_check, "export": run_export}
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(argv).parse_args(argv)
         if args.command in COMMANDS:
             return COMMANDS[args.command](args)
         return _external(EXTERNAL_COMMANDS[args.command][0], "run")(args)

@@ -21,6 +21,8 @@ class SpanIndex:
     statements: dict[Path, Span] = attrs.field(factory=dict)
     values: dict[Path, Span] = attrs.field(factory=dict)
     keys: dict[Path, Span] = attrs.field(factory=dict)
+    # Tables shared by many paths: a guest range mounts one table for all its guests.
+    mounts: dict[Path, dict] = attrs.field(factory=dict)
 
     def record(self, path: Path, statement: Span, value: Optional[Span] = None,
                key: Optional[Span] = None) -> None:
@@ -29,26 +31,40 @@ class SpanIndex:
         if key is not None:
             self.keys[path] = key
 
+    def mount(self, prefix: Path, statement: Span, name: Span, table: dict) -> None:
+        """Record `prefix` and share `table` (relative path -> (statement, value, key))."""
+        self.record(prefix, statement, statement)
+        self.record(prefix + ("name",), statement, name)
+        self.mounts[prefix] = table
+
+    def _lookup(self, path: Path, slot: int) -> Optional[Span]:
+        path = tuple(path)
+        for depth in range(len(path), 0, -1):
+            found = self._exact(path[:depth], slot)
+            if found is not None:
+                return found
+        return self._exact((), slot)
+
+    def _exact(self, path: Path, slot: int) -> Optional[Span]:
+        table = (self.statements, self.values, self.keys)[slot]
+        if path in table:
+            return table[path]
+        mounted = self.mounts.get(path[:2]) if len(path) > 2 else None
+        if mounted is not None and path[2:] in mounted:
+            return mounted[path[2:]][slot]
+        return None
+
     def at(self, path: Path) -> Optional[Span]:
         """The statement that set `path`, or of its nearest recorded ancestor."""
-        return _nearest(self.statements, path)
+        return self._lookup(path, 0)
 
     def value(self, path: Path) -> Optional[Span]:
         """The value written for `path`, or the nearest ancestor's."""
-        return _nearest(self.values, path)
+        return self._lookup(path, 1)
 
     def key(self, path: Path) -> Optional[Span]:
         """The key token of `path` (falls back to the statement)."""
-        return self.keys.get(tuple(path)) or self.at(path)
+        return self._exact(tuple(path), 2) or self.at(path)
 
     def has(self, path: Path) -> bool:
-        return tuple(path) in self.statements
-
-
-def _nearest(table: dict[Path, Span], path: Path) -> Optional[Span]:
-    path = tuple(path)
-    while path:
-        if path in table:
-            return table[path]
-        path = path[:-1]
-    return table.get(())
+        return self._exact(tuple(path), 0) is not None

@@ -1,0 +1,144 @@
+"""Templates and guest ranges: from lowered bodies to one document per guest.
+
+A guest takes every key of its template chain and overrides them; `balloon`
+merges key by key.  `guest web-{01..20}` declares twenty guests that share
+one lowered body (and one span table, so large ranges stay cheap).
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+from typing import Optional, Sequence
+
+from .diagnostics import Diagnostic
+from .index import SpanIndex
+from .lower import MAX_GUESTS, MAX_RANGE, Lowerer, Node, Partial, did_you_mean, name_of
+from .source import SourceFile
+
+_RANGE_RE = re.compile(r"^(.*?)\{([0-9]+)\.\.([0-9]+)\}(.*)$")
+
+
+def lower_source(source: SourceFile, base_dir: pathlib.Path,
+                 include_paths: Sequence[str]) -> tuple[Optional[dict], SpanIndex, list[Diagnostic]]:
+    """Lower a top-level `.mem` file (and its includes) to a document."""
+    lowerer = Lowerer(source, base_dir, include_paths)
+    top_path = (base_dir / pathlib.Path(source.name).name).resolve() \
+        if source.name != "<stdin>" else None
+    lowerer.paths[id(source)] = top_path
+    if top_path is not None:
+        lowerer.loaded.add(top_path)
+    lowerer.lower_file(source, top_path, 0)
+    if any(d.code in ("HS0102", "HS0103", "HS0104", "HS0105", "HS0106")
+           and d.span is not None and d.span.file is source for d in lowerer.diagnostics):
+        return None, lowerer.index, lowerer.diagnostics
+    host = lowerer.host()
+    guests = Expander(lowerer).guests()
+    document = {"hostspec": 1, "host": host if host is not None else {}, "guests": guests}
+    lowerer.index.record((), source.span(0, 0))
+    return document, lowerer.index, lowerer.diagnostics
+
+
+class Expander:
+    def __init__(self, lowerer: Lowerer):
+        self.lw = lowerer
+        self.resolved: dict[str, Optional[Partial]] = {}
+        self.names: dict[str, Node] = {}
+
+    def template(self, name: str, visiting: tuple[str, ...] = ()) -> Optional[Partial]:
+        """A template with its whole chain merged in, or None after an error."""
+        if name in self.resolved:
+            return self.resolved[name]
+        node, parent, partial = self.lw.templates[name]
+        if name in visiting:
+            self.lw.error("HS0221", f"template `{name}` inherits from itself through "
+                          f"{' -> '.join(visiting + (name,))}", node.span,
+                          "break the cycle: one template must not use `from`")
+            self.resolved[name] = None
+            return None
+        merged = self.with_parent(node, parent, partial, visiting + (name,))
+        self.resolved[name] = merged
+        return merged
+
+    def with_parent(self, node: Node, parent, partial: Partial, visiting=()) -> Optional[Partial]:
+        if parent is None:
+            return partial
+        parent_name = name_of(parent)
+        if parent_name not in self.lw.templates:
+            self.lw.error("HS0220", f"unknown template `{parent_name}`", node.tspan(parent),
+                          did_you_mean(parent_name, self.lw.templates)
+                          or "declare the template, or include the file that does")
+            return None
+        base = self.template(parent_name, visiting)
+        return merge(base, partial) if base is not None else None
+
+    def guests(self) -> list[dict]:
+        documents: list[dict] = []
+        for node, parent, partial in self.lw.guests:
+            merged = self.with_parent(node, parent, partial)
+            if merged is None:
+                continue
+            for name in self.names_of(node, len(documents)):
+                self.add(documents, node, name, merged)
+            if len(documents) >= MAX_GUESTS:
+                break
+        return documents
+
+    def add(self, documents: list[dict], node: Node, name: str, merged: Partial) -> None:
+        if name in self.names:
+            self.lw.error("HS0218", f"guest `{name}` is declared twice", node.span,
+                          "rename one of them", [(self.names[name].span, "first declared here")])
+            return
+        self.names[name] = node
+        path = ("guests", len(documents))
+        documents.append({"name": name, **merged.doc})
+        self.lw.index.mount(path, node.span, node.tspan(node.words[0]), merged.spans)
+
+    def names_of(self, node: Node, declared: int) -> list[str]:
+        token = node.words[0]
+        text, span = name_of(token), node.tspan(token)
+        match = _RANGE_RE.match(text) if token.type == "ATOM" else None
+        if match is None:
+            return [text] if self.lw.check_name(text, "guest", span) else []
+        prefix, low, high, suffix = match.groups()
+        if "{" in prefix + suffix:
+            self.lw.error("HS0229", "a guest name may hold one range", span, "use one `{A..B}` per name")
+            return []
+        return self.expand_range(prefix, low, high, suffix, span, declared)
+
+    def expand_range(self, prefix, low, high, suffix, span, declared) -> list[str]:
+        first, last = int(low), int(high)
+        if first > last:
+            self.lw.error("HS0229", f"the range `{{{low}..{high}}}` runs backwards", span,
+                          f"write `{{{high}..{low}}}`")
+            return []
+        if last - first + 1 > MAX_RANGE:
+            self.lw.error("HS0227", f"the range declares {last - first + 1} guests, more than {MAX_RANGE}",
+                          span, "split it into several ranges")
+            return []
+        if declared + last - first + 1 > MAX_GUESTS:
+            self.lw.error("HS0228", f"the host declares more than {MAX_GUESTS} guests", span,
+                          "split the fleet over several hosts")
+            return []
+        width = len(low) if low.startswith("0") and len(low) > 1 else 0
+        names = [f"{prefix}{n:0{width}d}{suffix}" for n in range(first, last + 1)]
+        if not all(self.lw.check_name(name, "guest", span) for name in (names[0], names[-1])):
+            return []
+        return names
+
+
+def merge(base: Partial, over: Partial) -> Partial:
+    """`over` on top of `base`: keys replace, `balloon` merges key by key."""
+    doc = dict(base.doc)
+    spans = dict(base.spans)
+    for key, value in over.doc.items():
+        if key == "balloon" and _mergeable(doc.get(key), value):
+            doc[key] = {**doc[key], **value}
+        else:
+            doc[key] = value
+            spans = {p: s for p, s in spans.items() if p[0] != key}
+    spans.update(over.spans)
+    return Partial(doc, spans)
+
+
+def _mergeable(base, over) -> bool:
+    return isinstance(base, dict) and base.get("model") != "none" and over.get("model") != "none"

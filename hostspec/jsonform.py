@@ -1,0 +1,113 @@
+"""The second front door: a `.json` document, read with positions.
+
+The standard library's json module keeps no positions, so a small lark
+grammar reads the document and records the span of every member, so schema
+errors land on the line that wrote them, as they do for `.mem` files.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Optional
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedInput
+
+from .codes import diag
+from .diagnostics import Diagnostic
+from .index import SpanIndex
+from .source import SourceFile
+
+_GRAMMAR = r"""
+?value: object | array | STRING -> string | NUMBER -> number
+      | "true" -> true | "false" -> false | "null" -> null
+object: "{" [member ("," member)*] "}"
+member: STRING ":" value
+array: "[" [value ("," value)*] "]"
+STRING: /"(?:[^"\\\x00-\x1f]|\\(?:["\\\/bfnrt]|u[0-9a-fA-F]{4}))*"/
+NUMBER: /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/
+%ignore /[ \t\r\n]+/
+"""
+MAX_DEPTH = 64
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    return Lark(_GRAMMAR, start="value", parser="lalr", propagate_positions=True,
+                maybe_placeholders=False)
+
+
+def read(source: SourceFile) -> tuple[Optional[dict], SpanIndex, list[Diagnostic]]:
+    """Parse a JSON document and index the span of every path."""
+    index = SpanIndex()
+    try:
+        tree = parser().parse(source.text)
+    except UnexpectedInput as error:
+        pos = getattr(error, "pos_in_stream", None) or 0
+        token = getattr(error, "token", None)
+        if token is not None and token.start_pos is not None:
+            pos = token.start_pos
+        return None, index, [diag("HS0102", "this is not valid JSON here", source.span(pos, pos + 1),
+                                  "check for a missing comma, quote or bracket")]
+    reader = _Reader(source, index)
+    document = reader.value(tree, (), 0)
+    if not isinstance(document, dict):
+        reader.problems.append(diag("HS0203", "a hostspec document is a JSON object",
+                                    source.span(0, len(source.text)), 'start with `{"hostspec": 1, ...}`'))
+        return None, index, reader.problems
+    index.record((), source.span(0, 0))
+    return document, index, reader.problems
+
+
+class _Reader:
+    def __init__(self, source: SourceFile, index: SpanIndex):
+        self.source, self.index, self.problems = source, index, []
+
+    def span(self, node):
+        if isinstance(node, Token):
+            return self.source.span(node.start_pos, node.end_pos)
+        return self.source.span(node.meta.start_pos, node.meta.end_pos)
+
+    def value(self, node, path: tuple, depth: int):
+        if depth > MAX_DEPTH:
+            self.problems.append(diag("HS0105", f"the document nests deeper than {MAX_DEPTH} levels",
+                                      self.span(node), "a hostspec document is a few levels deep"))
+            return None
+        kind = node.data if isinstance(node, Tree) else None
+        if kind == "object":
+            return self.object(node, path, depth)
+        if kind == "array":
+            items = [c for c in node.children if c is not None]
+            return [self.child(item, path + (i,), depth) for i, item in enumerate(items)]
+        return _SCALARS[kind](node.children[0] if node.children else None)
+
+    def child(self, node, path, depth):
+        self.index.record(path, self.span(node), self.span(node))
+        return self.value(node, path, depth + 1)
+
+    def object(self, node, path, depth) -> dict:
+        result: dict = {}
+        seen: dict[str, Token] = {}
+        for member in (c for c in node.children if c is not None):
+            key_token, value = member.children
+            key = json.loads(key_token)
+            if key in seen:
+                self.problems.append(diag("HS0206", f"`{key}` is set twice in this object", self.span(key_token),
+                                          "keep one of them", [(self.span(seen[key]), "first set here")]))
+                continue
+            seen[key] = key_token
+            self.index.record(path + (key,), self.span(member), self.span(value), self.span(key_token))
+            result[key] = self.value(value, path + (key,), depth + 1)
+        return result
+
+
+def _number(token):
+    text = str(token)
+    if any(c in text for c in ".eE"):
+        number = float(text)
+        return int(number) if number.is_integer() and "." not in text and abs(number) < 2 ** 63 else number
+    return int(text)
+
+
+_SCALARS = {"string": lambda t: json.loads(t), "number": _number,
+            "true": lambda t: True, "false": lambda t: False, "null": lambda t: None}

@@ -1,0 +1,167 @@
+"""The JSON Schema: the one structural authority for `.mem` and `.json` input.
+
+Schema errors are turned into diagnostics at the source span that wrote the
+offending value, never a bare JSON pointer.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Iterable, Optional
+
+from .codes import diag
+from .diagnostics import Diagnostic
+from .index import SpanIndex
+
+SCHEMA_NAME = "hostspec-v1.schema.json"
+_KIND = {"integer": "a whole number", "boolean": "`on` or `off`", "string": "a string",
+         "number": "a number", "object": "a block", "array": "a list"}
+
+
+def load_schema(name: str = SCHEMA_NAME) -> dict:
+    """A schema shipped with hostspec (inside the wheel, or in the source tree)."""
+    try:
+        text = resources.files("hostspec.schemas").joinpath(name).read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        import pathlib
+        text = (pathlib.Path(__file__).resolve().parent.parent / "schemas" / name).read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.lru_cache(maxsize=4)
+def validator(name: str = SCHEMA_NAME):
+    """A compiled validator, built once per process."""
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema(name)
+    return Draft202012Validator(schema)
+
+
+def validate(document: dict, index: SpanIndex) -> list[Diagnostic]:
+    """Every schema error of the document, at the span that caused it."""
+    errors = validator().iter_errors(document)
+    found = []
+    for error in errors:
+        found.extend(_leaves(error))
+    return [d for d in (to_diagnostic(e, index) for e in found) if d is not None]
+
+
+def _leaves(error) -> Iterable:
+    """The innermost errors (if/then and $ref wrap the real reason)."""
+    if error.context:
+        for sub in error.context:
+            yield from _leaves(sub)
+    else:
+        yield error
+
+
+def to_diagnostic(error, index: SpanIndex) -> Optional[Diagnostic]:
+    path = tuple(error.absolute_path)
+    handler = _HANDLERS.get(error.validator, _generic)
+    return handler(error, path, index)
+
+
+def _key_name(path: tuple) -> str:
+    for part in reversed(path):
+        if isinstance(part, str):
+            return "pool" if part == "pools" else "node" if part == "nodes" else part
+    return "document"
+
+
+def _additional(error, path, index):
+    from .lower import did_you_mean
+
+    allowed = list(error.schema.get("properties", {}))
+    extra = sorted(set(error.instance) - set(allowed))
+    key = extra[0] if extra else "?"
+    return diag("HS0201", f"unknown key `{key}`", index.key(path + (key,)),
+                did_you_mean(key, allowed) or f"allowed keys: {', '.join(f'`{k}`' for k in allowed)}")
+
+
+def _enum(error, path, index):
+    from .lower import did_you_mean
+
+    choices = [str(c) for c in error.validator_value]
+    shown = error.instance if isinstance(error.instance, str) else json.dumps(error.instance)
+    hint = did_you_mean(str(shown), choices) or f"choose one of {', '.join(f'`{c}`' for c in choices)}"
+    return diag("HS0202", f"`{_key_name(path)}` cannot be `{shown}`", index.value(path), hint)
+
+
+def _const(error, path, index):
+    if path == ("hostspec",):
+        return diag("HS0215", f"language version `{error.instance}` is not supported", index.value(path),
+                    "this build of hostspec reads version 1")
+    return _enum(error, path, index)
+
+
+def _type(error, path, index):
+    expected = error.validator_value if isinstance(error.validator_value, str) else error.validator_value[0]
+    shown = error.instance if isinstance(error.instance, str) else json.dumps(error.instance)
+    hint = "write `on` or `off`" if expected == "boolean" else f"`{_key_name(path)}` takes {_KIND.get(expected, expected)}"
+    return diag("HS0203", f"`{_key_name(path)}` expects {_KIND.get(expected, expected)}, not `{shown}`",
+                index.value(path), hint)
+
+
+def _minimum(error, path, index):
+    return diag("HS0204", f"`{_key_name(path)}` must be at least {error.validator_value}, not {error.instance}",
+                index.value(path), f"raise it to {error.validator_value} or more")
+
+
+def _maximum(error, path, index):
+    return diag("HS0210", f"`{_key_name(path)}` must be at most {error.validator_value}, not {error.instance}",
+                index.value(path), "no value is wrapped or truncated: write a smaller number")
+
+
+def _required(error, path, index):
+    missing = error.message.split("'")[1] if "'" in error.message else "?"
+    if index.has(path + (missing,)):
+        return None  # written, but its value was already reported as unreadable
+    owner = _key_name(path) if path else "document"
+    if path[:1] == ("guests",) and len(path) == 2:
+        owner = f"guest `{error.instance.get('name', '?')}`"
+    elif path == ("host",):
+        owner = f"host `{error.instance.get('name', '?')}`"
+    else:
+        owner = f"`{owner}`"
+    return diag("HS0205", f"{owner} is missing `{missing}`", index.at(path),
+                f"add `{missing} ...` to the block")
+
+
+def _pattern(error, path, index):
+    if path[-1:] == ("name",):
+        return diag("HS0213", f"`{error.instance}` is not a valid name", index.value(path),
+                    "names are 1-63 letters, digits, `_`, `.` or `-`, starting with a letter or digit")
+    return diag("HS0203", f"`{_key_name(path)}` expects a version like `6.1`, not `{error.instance}`",
+                index.value(path), "write MAJOR.MINOR, e.g. `kernel 5.15`")
+
+
+def _multiple(error, path, index):
+    return diag("HS0211", f"`{_key_name(path)}` must be whole seconds", index.value(path),
+                "write the period in seconds, e.g. `10s`")
+
+
+def _max_properties(error, path, index):
+    what = "`backing normal` takes no size or node" if path[-1:] == ("backing",) \
+        else "`balloon none` takes no options"
+    return diag("HS0230", what, index.at(path), "remove the extra words or options")
+
+
+def _items(error, path, index):
+    if path == ("guests",):
+        return diag("HS0228", "the host declares more than 65536 guests", index.at(path),
+                    "split the fleet over several hosts")
+    return diag("HS0212", f"`{_key_name(path)}` has a bad list: {error.message}", index.value(path),
+                "list each node once, at most 1024 of them")
+
+
+def _generic(error, path, index):
+    return diag("HS0203", f"`{_key_name(path)}`: {error.message}", index.value(path), None)
+
+
+_HANDLERS = {
+    "additionalProperties": _additional, "enum": _enum, "const": _const, "type": _type,
+    "minimum": _minimum, "exclusiveMinimum": _minimum, "maximum": _maximum,
+    "required": _required, "pattern": _pattern, "not": _pattern, "multipleOf": _multiple,
+    "maxProperties": _max_properties, "minItems": _items, "maxItems": _items, "uniqueItems": _items,
+}
