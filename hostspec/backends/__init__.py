@@ -1,14 +1,24 @@
 """Backends: each a function of the checked model that returns artifacts as values.
 
-Nothing here writes files; `emit` is the one place that does.
+Nothing here writes files; `emit` is the one place that does.  Every backend
+module exposes one function `(spec, ctx) -> (artifacts, diagnostics)`;
+`build_artifacts` runs them all, in a fixed order, and returns the artifacts
+sorted by path.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import pathlib
+from typing import Callable
 
 import attrs
 
+from ..diagnostics import Diagnostic
 from ..index import SpanIndex
+from ..model import Spec
+
+MODE_FILE, MODE_EXECUTABLE = 0o644, 0o755
 
 
 @attrs.frozen
@@ -30,3 +40,47 @@ class Context:
     version: str        # hostspec version
     base_dir: pathlib.Path  # directory of the spec (relative `base` paths)
     index: SpanIndex = attrs.field(factory=SpanIndex)
+
+
+Backend = Callable[[Spec, Context], "tuple[list[Artifact], list[Diagnostic]]"]
+
+# Host-side backends, in the order their diagnostics are produced; the domain
+# XML backend is added when present (it imports lxml, which `check` never needs).
+_HOST_BACKENDS = (
+    ("modprobe", "modprobe_options"),
+    ("cmdline", "kernel_cmdline"),
+    ("sysctl", "sysctl_settings"),
+    ("apply_script", "apply_memory"),
+    ("systemd", "memory_unit"),
+)
+_DOMAIN_BACKEND = ("libvirt", "domains")
+
+
+def header(ctx: Context, comment: str = "#") -> str:
+    """The comment every text artifact starts with (two lines, newline-terminated)."""
+    return (f"{comment} hostspec {ctx.version} from {ctx.source_name}: generated, do not edit\n"
+            f"{comment} source sha256 {ctx.source_sha256}\n")
+
+
+def backends() -> list[Backend]:
+    """Every backend function available in this installation, in order."""
+    found = [_load(module, function) for module, function in _HOST_BACKENDS]
+    module, function = _DOMAIN_BACKEND
+    if importlib.util.find_spec(f"{__name__}.{module}") is not None:
+        found.append(_load(module, function))
+    return found
+
+
+def _load(module: str, function: str) -> Backend:
+    return getattr(importlib.import_module(f"{__name__}.{module}"), function)
+
+
+def build_artifacts(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]:
+    """Every artifact the spec asks for, sorted by path, and the backends' diagnostics."""
+    artifacts: list[Artifact] = []
+    diagnostics: list[Diagnostic] = []
+    for backend in backends():
+        made, problems = backend(spec, ctx)
+        artifacts.extend(made)
+        diagnostics.extend(problems)
+    return sorted(artifacts, key=lambda artifact: artifact.path), diagnostics

@@ -1,0 +1,48 @@
+"""modprobe.d: the kvm_intel / kvm_amd module options of the `kvm { }` block."""
+from __future__ import annotations
+
+from ..codes import diag
+from ..diagnostics import Diagnostic
+from ..model import Spec
+from . import Artifact, Context, header
+
+PATH = "etc/modprobe.d/hostspec-kvm.conf"
+
+# Per vendor: the module and the keys it takes, in the order they are written.
+MODULE_KEYS = {
+    "intel": ("kvm_intel", ("ept", "vpid", "nested")),
+    "amd": ("kvm_amd", ("npt", "nested")),
+}
+
+
+def options_line(spec: Spec) -> str | None:
+    """`options MODULE key=1 ...` for the keys the spec sets, or None when it sets none."""
+    module, keys = MODULE_KEYS[spec.host.cpu]
+    kvm = spec.host.kvm
+    # Always 1/0: kvm_amd's `nested` is an int parameter that rejects Y/N.
+    words = [f"{key}={int(getattr(kvm, key))}" for key in keys if getattr(kvm, key) is not None]
+    return f"options {module} {' '.join(words)}" if words else None
+
+
+def modprobe_options(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]:
+    """The modprobe.d file, when the spec sets any kvm key the module has."""
+    if spec.host.arch != "x86_64":
+        return [], _not_on_arch(spec, ctx)
+    line = options_line(spec)
+    if line is None:
+        return [], []
+    module = MODULE_KEYS[spec.host.cpu][0]
+    data = (header(ctx) + line + "\n").encode("ascii")
+    return [Artifact(PATH, data, "modprobe", "module-reload",
+                     summary=f"sets {module} options; takes effect when the module is next loaded "
+                             "(every guest stopped) or at boot")], []
+
+
+def _not_on_arch(spec: Spec, ctx: Context) -> list[Diagnostic]:
+    """kvm keys on an architecture without kvm_intel/kvm_amd cannot be expressed."""
+    kvm = spec.host.kvm
+    keys = [key for key in ("ept", "vpid", "npt", "nested") if getattr(kvm, key) is not None]
+    return [diag("HS0324", f"`{key}` is not a kvm module option on `{spec.host.arch}`",
+                 ctx.index.at(kvm.path + (key,)),
+                 hint=f"remove `{key}` from the `kvm` block")
+            for key in keys]

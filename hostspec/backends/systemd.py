@@ -1,0 +1,58 @@
+"""The systemd unit that runs apply-memory at every boot, before libvirt."""
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic
+from ..model import Spec
+from . import Artifact, Context, header
+from .apply_script import INSTALLED_PATH, needs_apply_script
+
+PATH = "etc/systemd/system/hostspec-memory.service"
+KSM_FIELDS = ("run", "pages_to_scan", "sleep_ms", "merge_across_nodes", "use_zero_pages")
+
+
+def _ordering(spec: Spec) -> list[str]:
+    """[Unit] lines: what runs before this unit, and what it keeps away."""
+    ksm = spec.host.ksm
+    after = ["systemd-sysctl.service"]  # vm.nr_hugepages from sysctl.d lands first
+    if any(getattr(ksm, field) is not None for field in KSM_FIELDS):
+        # Debian's ksm.service and ksmtuned write KSM values too: go last.
+        after += ["ksm.service", "ksmtuned.service"]
+    lines = [f"After={' '.join(after)}",
+             # libvirtd on Debian; virtqemud where libvirt runs modular daemons.
+             "Before=libvirtd.service virtqemud.service"]
+    if ksm.run is not None:
+        # ksmtuned rewrites `run` on its own and would undo the spec.  Conflicts=
+        # alone does not order; with After= above the stop job of ksmtuned
+        # completes before this unit starts.
+        lines.append("Conflicts=ksmtuned.service")
+    return lines
+
+
+def unit_text(spec: Spec, ctx: Context) -> str:
+    """The unit file's text."""
+    return "\n".join([
+        header(ctx).rstrip("\n"),
+        "[Unit]",
+        "Description=Apply hostspec memory settings (KSM, THP, runtime huge pages)",
+        *_ordering(spec),
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        f"ExecStart={INSTALLED_PATH}",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ])
+
+
+def memory_unit(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]:
+    """The unit, whenever apply-memory is written."""
+    if not needs_apply_script(spec):
+        return [], []
+    summary = "runs apply-memory at every boot, before libvirtd"
+    if spec.host.ksm.run is not None:
+        summary += "; stops ksmtuned"
+    return [Artifact(PATH, unit_text(spec, ctx).encode("ascii"), "systemd-unit", "boot",
+                     summary=summary)], []
