@@ -1,0 +1,248 @@
+"""The one place that writes artifacts: manifest, atomic tree swap, `--check` diff.
+
+A host's tree is built beside the old one (`DIR/.<host>.tmp-XXXXXX`, same
+file system) and swapped in with a rename, so a reader sees the old tree or
+the new one, never half of each.  Nothing outside `DIR/<host>/` is touched
+except those short-lived sibling directories.
+"""
+from __future__ import annotations
+
+import ctypes
+import difflib
+import errno
+import hashlib
+import json
+import os
+import pathlib
+import re
+import secrets
+import shutil
+import stat
+import tempfile
+from typing import Iterable, Optional
+
+import attrs
+
+from .backends import MODE_FILE, Artifact, Context
+
+MANIFEST = "hostspec-manifest.json"
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+class UnsafePathError(ValueError):
+    """A host name or artifact path that would leave `DIR/<host>/`."""
+
+
+@attrs.frozen
+class File:
+    data: bytes
+    mode: int
+
+
+@attrs.frozen
+class HostTree:
+    """Everything `DIR/<host>/` must hold: relative path -> file."""
+
+    host: str
+    source_name: str
+    files: dict[str, File]
+
+
+def manifest(host: str, artifacts: Iterable[Artifact], ctx: Context) -> bytes:
+    """hostspec-manifest.json: fixed key order, artifacts by path, trailing newline."""
+    document = {
+        "hostspec": ctx.version,
+        "host": host,
+        "source": {"file": ctx.source_name, "sha256": ctx.source_sha256},
+        "artifacts": [
+            {"path": a.path, "kind": a.kind, "sha256": hashlib.sha256(a.data).hexdigest(),
+             "takes_effect": a.takes_effect, "mode": f"{a.mode:04o}"}
+            for a in sorted(artifacts, key=lambda a: a.path)
+        ],
+    }
+    return (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def host_tree(host: str, artifacts: list[Artifact], ctx: Context) -> HostTree:
+    """The files of one host's tree: the artifacts and the manifest."""
+    files = {a.path: File(a.data, a.mode) for a in artifacts}
+    files[MANIFEST] = File(manifest(host, artifacts, ctx), MODE_FILE)
+    for path in files:
+        safe_relative(path)
+    return HostTree(host, ctx.source_name, dict(sorted(files.items())))
+
+
+def host_dir(out: pathlib.Path, host: str) -> pathlib.Path:
+    """`out/host`, refusing any name that is not one plain directory inside `out`."""
+    if not NAME_RULE.fullmatch(host) or host in (".", ".."):
+        raise UnsafePathError(f"refusing host name {host!r}")
+    target = out / host
+    if target.parent.resolve() != out.resolve() or target.name != host:
+        raise UnsafePathError(f"refusing host directory {target}")
+    return target
+
+
+def safe_relative(path: str) -> pathlib.PurePosixPath:
+    """An artifact path: relative, no `.`/`..`/empty parts, no odd characters."""
+    parts = path.split("/")
+    if (path.startswith("/") or any(part in ("", ".", "..") for part in parts)
+            or not all(PATH_PART.fullmatch(part) for part in parts)):
+        raise UnsafePathError(f"refusing artifact path {path!r}")
+    return pathlib.PurePosixPath(path)
+
+
+def write_trees(out: pathlib.Path, trees: list[HostTree]) -> None:
+    """Stage every host's tree, then swap each in; on any failure nothing changes."""
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [host_dir(out, tree.host) for tree in trees]
+    staged: list[pathlib.Path] = []
+    try:
+        for tree in trees:
+            staged.append(_stage(out, tree))
+    except BaseException:
+        for path in staged:
+            _remove(path)
+        raise
+    for new, target in zip(staged, targets):
+        _swap(new, target)
+    _fsync_dir(out)
+
+
+def _stage(out: pathlib.Path, tree: HostTree) -> pathlib.Path:
+    """Write the tree into a fresh hidden sibling directory and return it."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix=f".{tree.host}.tmp-", dir=out))
+    try:
+        os.chmod(root, 0o755)  # mkdtemp makes 0700
+        for path, file in tree.files.items():
+            _write_file(root, safe_relative(path), file)
+    except BaseException:
+        _remove(root)
+        raise
+    return root
+
+
+def _write_file(root: pathlib.Path, relative: pathlib.PurePosixPath, file: File) -> None:
+    directory = root
+    for part in relative.parts[:-1]:
+        directory = directory / part
+        if not directory.is_dir():
+            directory.mkdir()
+            os.chmod(directory, 0o755)  # not the umask's choice: the tree is an image
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(directory / relative.name, flags, 0o600), "wb") as handle:
+        handle.write(file.data)
+        handle.flush()
+        os.fchmod(handle.fileno(), file.mode)
+        os.fsync(handle.fileno())
+
+
+def _swap(new: pathlib.Path, target: pathlib.Path) -> None:
+    """Put `new` at `target`; the old tree (file, link or directory) is removed."""
+    if os.path.lexists(target) and _exchange(new, target):
+        _remove(new)  # now holds the old tree
+        return
+    if os.path.lexists(target):
+        aside = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        os.rename(target, aside)
+        os.rename(new, target)
+        _remove(aside)
+    else:
+        os.rename(new, target)
+
+
+def _exchange(a: pathlib.Path, b: pathlib.Path) -> bool:
+    """Atomically swap two paths with renameat2(RENAME_EXCHANGE), where supported."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # file system without exchange: fall back to two renames
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _remove(path: pathlib.Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+def _fsync_dir(path: pathlib.Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_tree(root: pathlib.Path) -> dict[str, Optional[File]]:
+    """What `root` holds: path -> File, or None for anything not a regular file."""
+    found: dict[str, Optional[File]] = {}
+    if root.is_symlink() or not root.is_dir():
+        return found
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        base = pathlib.Path(directory)
+        links = [name for name in dirnames if (base / name).is_symlink()]
+        for name in filenames + links:
+            path = base / name
+            relative = path.relative_to(root).as_posix()
+            info = path.lstat()
+            found[relative] = (File(path.read_bytes(), stat.S_IMODE(info.st_mode))
+                               if stat.S_ISREG(info.st_mode) else None)
+    return found
+
+
+def diff_trees(out: pathlib.Path, trees: list[HostTree]) -> str:
+    """A unified diff from what `out` holds to what would be written; empty when equal."""
+    return "".join(_diff_host(out, tree) for tree in trees)
+
+
+def _diff_host(out: pathlib.Path, tree: HostTree) -> str:
+    root = host_dir(out, tree.host)
+    on_disk = read_tree(root)
+    chunks = []
+    if os.path.lexists(root) and (root.is_symlink() or not root.is_dir()):
+        chunks.append(f"# {root} is not a directory\n")
+    for path in sorted(set(on_disk) | set(tree.files)):
+        label = f"{root}/{path}"
+        chunks.append(_diff_file(label, tree.source_name, on_disk.get(path, _ABSENT),
+                                 tree.files.get(path)))
+    return "".join(chunks)
+
+
+_ABSENT = File(b"", -1)  # marks "no such path", unlike None ("not a regular file")
+
+
+def _diff_file(label: str, source: str, old: Optional[File], new: Optional[File]) -> str:
+    """The diff of one path: `old` on disk (_ABSENT, None: not a file), `new` compiled."""
+    if old is not None and old is not _ABSENT and new is not None and old == new:
+        return ""
+    old_label, old_data = _side(label, "on disk", old)
+    new_label, new_data = (f"{label}\t(compiled from {source}, mode {new.mode:04o})", new.data) \
+        if new is not None else ("/dev/null", b"")
+    hunks = list(difflib.unified_diff(_lines(old_data), _lines(new_data), n=3, lineterm="\n"))[2:]
+    if not hunks and old_data != new_data:
+        hunks = ["Binary files differ\n"]
+    return f"--- {old_label}\n+++ {new_label}\n" + "".join(hunks)
+
+
+def _side(label: str, where: str, file: Optional[File]) -> tuple[str, bytes]:
+    if file is _ABSENT:
+        return "/dev/null", b""
+    if file is None:
+        return f"{label}\t({where}: not a regular file)", b""
+    return f"{label}\t({where}, mode {file.mode:04o})", file.data
+
+
+def _lines(data: bytes) -> list[str]:
+    """Lines for difflib, marking a last line without a newline the way diff(1) does."""
+    lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
