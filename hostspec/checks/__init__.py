@@ -1,11 +1,25 @@
-"""Semantic checks: each topic module yields diagnostics for a checked model."""
+"""Semantic checks: each topic module yields diagnostics for a checked model.
+
+A check is a small function `check(ctx) -> Iterator[Diagnostic]`; each topic
+module lists its checks in `CHECKS`.  They see a schema-valid model only.
+"""
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
 from ..index import SpanIndex
 from ..model import Spec
+from . import capacity, guests, hugepages, kvm, tuning
+from .context import Context
+
+TOPICS = (kvm, hugepages, tuning, guests, capacity)
+
+
+def all_checks():
+    """Every check function, topic by topic."""
+    return [check for topic in TOPICS for check in topic.CHECKS]
 
 
 def run_checks(spec: Spec, index: SpanIndex) -> list[Diagnostic]:
     """Every semantic check of every topic, in one list."""
-    return []
+    ctx = Context(spec, index)
+    return [found for check in all_checks() for found in check(ctx)]

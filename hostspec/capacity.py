@@ -1,0 +1,319 @@
+"""Capacity analysis as data: huge page pools per node, ordinary memory, overcommit.
+
+Everything here is a pure function of the model, shared by the capacity checks
+and `hostspec explain`.  Huge page demand is decided exactly with a small
+max-flow per page size (guest groups -> NUMA nodes); see `hugepage_fit`.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Optional
+
+import attrs
+
+from .flow import Network
+from .model import Guest, Spec
+
+_UNITS = (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024))
+
+
+def format_size(value: int) -> str:
+    """A byte count in the largest exact binary unit (`1GiB`, `1536MiB`, `-2GiB`)."""
+    sign, magnitude = ("-", -value) if value < 0 else ("", value)
+    for unit, factor in _UNITS:
+        if magnitude and magnitude % factor == 0:
+            return f"{sign}{magnitude // factor}{unit}"
+    return f"{sign}{magnitude}B"
+
+
+def format_amount(value: int) -> str:
+    """A byte count for capacity figures: `13.5GiB` where that is exact, else `format_size`."""
+    for unit, factor in _UNITS[:2]:
+        scaled = Fraction(value, factor)
+        if abs(value) >= factor and (scaled * 1000).denominator == 1:
+            return f"{float(scaled):g}{unit}"
+    return format_size(value)
+
+
+def format_nodes(nodes) -> str:
+    """`node 0`, `nodes 0-3` or `nodes 0,2`: how messages name a node set."""
+    nodes = sorted(nodes)
+    if len(nodes) == 1:
+        return f"node {nodes[0]}"
+    if nodes == list(range(nodes[0], nodes[-1] + 1)):
+        return f"nodes {nodes[0]}-{nodes[-1]}"
+    return "nodes " + ",".join(str(n) for n in nodes)
+
+
+def format_ratio(ratio: Fraction, *limits: Fraction) -> str:
+    """A ratio with two decimals, or more when two would round onto a limit."""
+    for digits in range(2, 7):
+        text = f"{float(ratio):.{digits}f}"
+        if ratio in limits or Fraction(text) not in limits:
+            break
+    return text.rstrip("0").rstrip(".") if "." in text and digits > 2 else text
+
+
+def spread_pages(count: int, node_count: int) -> list[int]:
+    """How the kernel spreads a pool without `node`: round-robin from node 0."""
+    return [count // node_count + (1 if node < count % node_count else 0)
+            for node in range(node_count)]
+
+
+@attrs.frozen
+class Cell:
+    """One page size on one NUMA node: pages reserved and the guests placed there."""
+
+    size: int
+    node: int
+    reserved: int
+    used_by: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def used(self) -> int:
+        return sum(pages for _, pages in self.used_by)
+
+    @property
+    def left(self) -> int:
+        return self.reserved - self.used
+
+
+@attrs.frozen
+class Demand:
+    """A hugepage-backed guest: pages of one size, drawn from a set of nodes."""
+
+    guest: int  # index into spec.guests
+    name: str
+    size: int
+    pages: int
+    nodes: tuple[int, ...]
+
+
+@attrs.frozen
+class Shortfall:
+    """A node set whose confined guests need more pages than it holds."""
+
+    size: int
+    nodes: tuple[int, ...]
+    needed: int
+    reserved: int
+    guests: tuple[int, ...]  # indices into spec.guests, in document order
+
+    @property
+    def short(self) -> int:
+        return self.needed - self.reserved
+
+
+@attrs.frozen
+class SizeFit:
+    """The outcome for one page size: cells per node, one split, or the shortfalls."""
+
+    size: int
+    cells: tuple[Cell, ...]
+    demands: tuple[Demand, ...]
+    split: Optional[dict[int, dict[int, int]]]  # guest index -> {node: pages}; None: no fit
+    shortfalls: tuple[Shortfall, ...] = ()
+
+    @property
+    def fits(self) -> bool:
+        return self.split is not None
+
+
+@attrs.frozen
+class Capacity:
+    """The whole memory budget of a host."""
+
+    memory: int
+    reserve: int
+    pool_bytes: int
+    guest_overhead: int
+    guest_count: int
+    normal_demand: int      # summed `memory` of `backing normal` guests
+    locked_demand: int      # the part of it that is `locked` (never reclaimable)
+    reclaim: tuple[str, ...]  # "ksm", "balloon", "swap"
+    sizes: tuple[SizeFit, ...]
+    max_ratio: float = 1.0
+
+    @property
+    def overhead_bytes(self) -> int:
+        return self.guest_overhead * self.guest_count
+
+    @property
+    def ordinary(self) -> int:
+        """memory - reserve - pools - guest-overhead x guests (may be negative)."""
+        return self.memory - self.reserve - self.pool_bytes - self.overhead_bytes
+
+    @property
+    def ratio(self) -> Optional[Fraction]:
+        """Normal guests' memory over ordinary memory, exact; None without ordinary memory."""
+        if self.ordinary <= 0:
+            return None
+        return Fraction(self.normal_demand, self.ordinary)
+
+    @property
+    def max_fraction(self) -> Fraction:
+        return Fraction(repr(self.max_ratio))
+
+
+def node_pages(spec: Spec, size: int) -> list[int]:
+    """Pages of `size` reserved on each host node, boot and runtime pools alike.
+
+    Nodes outside the host are dropped: a separate check reports them.
+    """
+    count = spec.host.numa_nodes
+    pages = [0] * count
+    for pool in spec.host.hugepages.pools:
+        if pool.size != size:
+            continue
+        if pool.nodes is None:
+            pages = [have + add for have, add in zip(pages, spread_pages(pool.count, count))]
+        else:
+            for node in pool.nodes:
+                if node < count:
+                    pages[node] += pool.count
+    return pages
+
+
+def demands(spec: Spec) -> list[Demand]:
+    """Every hugepage-backed guest whose size has a pool and whose nodes exist.
+
+    Guests left out here (no pool of their size, undecidable size, only missing
+    nodes) get their own diagnostics instead of a misleading shortfall.
+    """
+    sizes = set(spec.host.hugepages.sizes())
+    every_node = tuple(range(spec.host.numa_nodes))
+    made = []
+    for index, guest in enumerate(spec.guests):
+        size = spec.page_size(guest)
+        if size is None or size not in sizes:
+            continue
+        nodes = _allowed_nodes(guest, every_node)
+        if nodes:
+            made.append(Demand(index, guest.name, size, -(-guest.memory // size), nodes))
+    return made
+
+
+def _allowed_nodes(guest: Guest, every_node: tuple[int, ...]) -> tuple[int, ...]:
+    if guest.backing.nodes is None:
+        return every_node
+    return tuple(n for n in guest.backing.nodes if n < len(every_node))
+
+
+def hugepage_fit(size: int, reserved: list[int], wanted: list[Demand]) -> SizeFit:
+    """Place every demand on its nodes, or find the node sets that are short.
+
+    Guests with the same node set form one group; the flow source -> group ->
+    node -> sink has one edge per (group, node), so 2,000 guests cost little.
+    """
+    groups: dict[tuple[int, ...], list[Demand]] = {}
+    for demand in wanted:
+        groups.setdefault(demand.nodes, []).append(demand)
+    keys = list(groups)
+    net = Network(2 + len(keys) + len(reserved))
+    source, sink = 0, 1
+    node_vertex = {node: 2 + len(keys) + node for node in range(len(reserved))}
+    for g, key in enumerate(keys):
+        net.add(source, 2 + g, sum(d.pages for d in groups[key]))
+        for node in key:
+            net.add(2 + g, node_vertex[node], None)
+    for node, pages in enumerate(reserved):
+        net.add(node_vertex[node], sink, pages)
+    placed = net.max_flow(source, sink)
+    if placed == sum(d.pages for d in wanted):
+        split = _split(net, keys, groups, node_vertex)
+        return SizeFit(size, _cells(size, reserved, split, wanted), tuple(wanted), split)
+    shortfalls = _shortfalls(net, keys, groups, node_vertex, reserved, size)
+    return SizeFit(size, _cells(size, reserved, {}, wanted), tuple(wanted), None, shortfalls)
+
+
+def _split(net: Network, keys, groups, node_vertex) -> dict[int, dict[int, int]]:
+    """Hand each group's flow per node to its guests, in document order."""
+    split: dict[int, dict[int, int]] = {}
+    for g, key in enumerate(keys):
+        offer = {node: net.flow(2 + g, node_vertex[node]) for node in key}
+        for demand in groups[key]:
+            need, share = demand.pages, {}
+            for node in key:
+                take = min(need, offer[node])
+                if take:
+                    share[node], offer[node], need = take, offer[node] - take, need - take
+            split[demand.guest] = share
+    return split
+
+
+def _cells(size: int, reserved: list[int], split, wanted) -> tuple[Cell, ...]:
+    names = {d.guest: d.name for d in wanted}
+    used: list[list[tuple[str, int]]] = [[] for _ in reserved]
+    for guest in sorted(split):
+        for node, pages in sorted(split[guest].items()):
+            used[node].append((names[guest], pages))
+    return tuple(Cell(size, node, pages, tuple(used[node])) for node, pages in enumerate(reserved))
+
+
+def _shortfalls(net: Network, keys, groups, node_vertex, reserved, size) -> tuple[Shortfall, ...]:
+    """The min cut, split into independent node sets, each short on its own.
+
+    Groups still reachable from the source after the max flow are confined to
+    the reachable nodes, and those nodes are full: the deficit of each
+    connected piece is exactly the demand it cannot place.
+    """
+    reach = net.reachable(0)
+    short_groups = [g for g in range(len(keys)) if (2 + g) in reach]
+    pieces = _connected(short_groups, keys)
+    made = []
+    for piece in pieces:
+        nodes = tuple(sorted({n for g in piece for n in keys[g]}))
+        guests = tuple(sorted(d.guest for g in piece for d in groups[keys[g]]))
+        needed = sum(d.pages for g in piece for d in groups[keys[g]])
+        made.append(Shortfall(size, nodes, needed, sum(reserved[n] for n in nodes), guests))
+    return tuple(sorted(made, key=lambda s: s.nodes))
+
+
+def _connected(group_ids: list[int], keys) -> list[list[int]]:
+    """Groups that share a node, transitively (union-find over nodes)."""
+    parent: dict[int, int] = {}
+
+    def root(node: int) -> int:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for g in group_ids:
+        first = keys[g][0]
+        for node in keys[g][1:]:
+            parent[root(node)] = root(first)
+    pieces: dict[int, list[int]] = {}
+    for g in group_ids:
+        pieces.setdefault(root(keys[g][0]), []).append(g)
+    return list(pieces.values())
+
+
+def reclaim_paths(spec: Spec) -> tuple[str, ...]:
+    """What can give back memory from unlocked `backing normal` guests."""
+    movable = [g for g in spec.guests if not g.backing.hugepages and not g.locked]
+    paths = []
+    if spec.host.ksm.run == "on" and any(g.share_pages for g in movable):
+        paths.append("ksm")
+    if any(g.balloon.model == "virtio" for g in movable):
+        paths.append("balloon")
+    if spec.host.swap.size > 0 and movable:
+        paths.append("swap")
+    return tuple(paths)
+
+
+def analyse(spec: Spec) -> Capacity:
+    """The capacity of a host: pools per node and size, ordinary memory, overcommit."""
+    host, wanted = spec.host, demands(spec)
+    fits, pool_bytes = [], 0
+    for size in host.hugepages.sizes():
+        reserved = node_pages(spec, size)
+        pool_bytes += sum(reserved) * size
+        fits.append(hugepage_fit(size, reserved, [d for d in wanted if d.size == size]))
+    normal = [g for g in spec.guests if not g.backing.hugepages]
+    return Capacity(
+        memory=host.memory, reserve=host.reserve, pool_bytes=pool_bytes,
+        guest_overhead=host.guest_overhead, guest_count=len(spec.guests),
+        normal_demand=sum(g.memory for g in normal),
+        locked_demand=sum(g.memory for g in normal if g.locked),
+        reclaim=reclaim_paths(spec), sizes=tuple(fits), max_ratio=host.overcommit.max_ratio)

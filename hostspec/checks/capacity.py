@@ -1,0 +1,147 @@
+"""Capacity checks: huge page demand per node set, ordinary memory and overcommit."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..capacity import Shortfall, format_amount, format_nodes, format_ratio, format_size
+from .context import Context, Diagnostics, by_statement, guest_names
+
+HOST = ("host",)
+RECLAIM_WORDS = {"ksm": "KSM", "balloon": "virtio balloons", "swap": "swap"}
+MAX_GUEST_LABELS = 8
+
+
+def reserve_below_memory(ctx: Context) -> Diagnostics:
+    """`reserve` must leave something of `memory`."""
+    host = ctx.spec.host
+    if host.reserve >= host.memory:
+        yield ctx.diag(
+            "HS0326", f"`reserve {format_size(host.reserve)}` is not smaller than "
+                      f"`memory {format_size(host.memory)}`",
+            ctx.at(HOST + ("reserve",)), hint="lower `reserve`, or check `memory`",
+            labels=[ctx.label(HOST + ("memory",), "installed memory")])
+
+
+def hugepage_demand(ctx: Context) -> Diagnostics:
+    """Every node set must hold what the guests confined to it need (exact, by max-flow)."""
+    for fit in ctx.capacity.sizes:
+        for shortfall in fit.shortfalls:
+            yield _shortfall(ctx, shortfall)
+
+
+def _shortfall(ctx: Context, short: Shortfall):
+    guests = [ctx.spec.guests[i] for i in short.guests]
+    size, nodes = format_size(short.size), format_nodes(short.nodes)
+    if len(guests) == 1:
+        message = (f"guest `{guests[0].name}` needs {short.needed} pages of {size} on {nodes}, "
+                   f"but the host reserves {short.reserved} there")
+    else:
+        message = (f"{guest_names([g.name for g in guests])} need {short.needed} pages of {size} "
+                   f"on {nodes}, but the host reserves {short.reserved} there "
+                   f"({short.short} short)")
+    spans = by_statement((ctx.at(g.backing.path), g) for g in guests)
+    labels = [ctx.label(group[0].backing.path, "also draws on these pages")
+              for _, group in spans[1:MAX_GUEST_LABELS]]
+    labels += [ctx.label(pool.path, "reserves pages there")
+               for pool in ctx.spec.host.hugepages.pools
+               if pool.size == short.size and (pool.nodes is None or set(pool.nodes) & set(short.nodes))]
+    return ctx.diag("HS0301", message, spans[0][0], hint=_shortfall_hint(ctx, short, guests),
+                    labels=labels)
+
+
+def _shortfall_hint(ctx: Context, short: Shortfall, guests) -> str:
+    size, nodes = format_size(short.size), format_nodes(short.nodes)
+    other = [s for s in ctx.spec.host.hugepages.sizes() if s != short.size]
+    who = f"`{guests[0].name}`" if len(guests) == 1 else "some of them"
+    instead = f", or back {who} with {format_size(other[0])} pages" if other else ""
+    pages = "page" if short.short == 1 else "pages"
+    return f"reserve at least {short.short} more {size} {pages} on {nodes}{instead}"
+
+
+def ordinary_memory(ctx: Context) -> Diagnostics:
+    """Pools, reserve and guest overhead must leave ordinary memory for the guests."""
+    host, capacity = ctx.spec.host, ctx.capacity
+    if not _budget_known(ctx):
+        return
+    normal = [g for g in ctx.spec.guests if not g.backing.hugepages]
+    if capacity.ordinary > 0 or not (normal or (capacity.ordinary < 0 and ctx.spec.guests)):
+        return
+    why = (f"{len(normal)} `backing normal` guest{'s need' if len(normal) != 1 else ' needs'} it"
+           if normal else "the guests' overhead does not fit")
+    yield ctx.diag(
+        "HS0323", f"no ordinary memory is left: {_budget_text(ctx)}, and {why}",
+        ctx.at(HOST + ("memory",)),
+        hint="lower the pools, `reserve` or `guest-overhead`, or back the guests with huge pages",
+        labels=[ctx.label(HOST + ("reserve",), "kept for the host"),
+                ctx.label(HOST + ("hugepages",), "the pools are declared here")])
+
+
+def _budget_known(ctx: Context) -> bool:
+    """False when HS0326 or HS0310 already explain why nothing is left."""
+    host = ctx.spec.host
+    room = host.memory - host.reserve
+    return room > 0 and ctx.capacity.pool_bytes <= room
+
+
+def _budget_text(ctx: Context) -> str:
+    c = ctx.capacity
+    return (f"{format_amount(c.memory)} - {format_amount(c.reserve)} (reserve) - "
+            f"{format_amount(c.pool_bytes)} (pools) - {c.guest_count} x "
+            f"{format_size(c.guest_overhead)} (guest overhead) = {format_amount(c.ordinary)}")
+
+
+def overcommit(ctx: Context) -> Diagnostics:
+    """Overcommitted ordinary memory needs a reclaim path and must stay within `max-ratio`."""
+    capacity = ctx.capacity
+    if not _budget_known(ctx) or capacity.ratio is None or capacity.ratio <= 1:
+        return
+    locked = [g for g in ctx.spec.guests if g.locked and not g.backing.hugepages]
+    if capacity.locked_demand > capacity.ordinary:
+        yield ctx.diag(
+            "HS0318", f"locked {guest_names([g.name for g in locked])} need "
+                      f"{format_amount(capacity.locked_demand)}, more than the "
+                      f"{format_amount(capacity.ordinary)} of ordinary memory ({_budget_text(ctx)})",
+            ctx.at(HOST + ("memory",)),
+            hint="locked memory is never reclaimed: unlock guests, lower their memory, or "
+                 "shrink pools or `reserve`",
+            labels=[ctx.label(g.path + ("locked",), "locked here") for g in locked[:MAX_GUEST_LABELS]])
+        return
+    yield from _overcommit_ratio(ctx)
+
+
+def _overcommit_ratio(ctx: Context) -> Diagnostics:
+    capacity, limit = ctx.capacity, ctx.capacity.max_fraction
+    ratio = capacity.ratio
+    shown = format_ratio(ratio, Fraction(1), limit)
+    state = (f"ordinary memory is overcommitted {shown}x "
+             f"({format_amount(capacity.normal_demand)} of guest memory on "
+             f"{format_amount(capacity.ordinary)})")
+    limit_text = f"`max-ratio {capacity.max_ratio!r}`"
+    if not capacity.reclaim:
+        yield ctx.diag("HS0318", f"{state} with no reclaim path", ctx.at(HOST + ("memory",)),
+                       hint="set `ksm run on`, give the guests a virtio balloon, count swap "
+                            "with `swap { size ... }`, or lower guest memory")
+    elif ratio > limit:
+        yield ctx.diag("HS0319", f"{state}, above {limit_text}", _limit_span(ctx),
+                       hint=f"raise `max-ratio` to {_at_least(ratio)} if this is intended, "
+                            "or lower guest memory",
+                       labels=[ctx.label(HOST + ("memory",), "installed memory")])
+    else:
+        paths = ", ".join(RECLAIM_WORDS[p] for p in capacity.reclaim)
+        yield ctx.diag("HS0322", f"{state}, within {limit_text}; reclaim paths: {paths}",
+                       _limit_span(ctx), hint="this is a decision the spec records; "
+                                              "review it with the reclaim paths in mind")
+
+
+def _at_least(ratio: Fraction) -> str:
+    """The ratio rounded up to two decimals: a `max-ratio` that lets it pass."""
+    hundredths = -(-ratio.numerator * 100 // ratio.denominator)
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+def _limit_span(ctx: Context):
+    path = HOST + ("overcommit", "max-ratio")
+    return ctx.at(path) if ctx.written(path) else ctx.at(HOST + ("memory",))
+
+
+CHECKS = (reserve_below_memory, hugepage_demand, ordinary_memory, overcommit)

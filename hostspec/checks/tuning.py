@@ -1,0 +1,54 @@
+"""Checks of the host's tuning blocks: swap, overcommit policy, KSM opt-outs."""
+from __future__ import annotations
+
+from .context import Context, Diagnostics, by_statement, guest_names
+
+SWAPPINESS_200_KERNEL = (5, 8)
+
+
+def swappiness_kernel(ctx: Context) -> Diagnostics:
+    """`swappiness` above 100 needs Linux 5.8 (the range was 0..100 before)."""
+    host = ctx.spec.host
+    swappiness = host.swap.swappiness
+    if swappiness is not None and swappiness > 100 and host.kernel < SWAPPINESS_200_KERNEL:
+        yield ctx.diag(
+            "HS0309", f"`swappiness {swappiness}` needs kernel 5.8 or newer, "
+                      f"but `kernel` is {host.kernel[0]}.{host.kernel[1]}",
+            ctx.at(("host", "swap", "swappiness")),
+            hint="use a value from 0 to 100, or raise `kernel` to 5.8",
+            labels=[ctx.label(("host", "kernel"), "the oldest kernel is set here")])
+
+
+def ratio_needs_policy_never(ctx: Context) -> Diagnostics:
+    """`ratio` (vm.overcommit_ratio) is read only in strict mode."""
+    overcommit = ctx.spec.host.overcommit
+    if overcommit.ratio is not None and overcommit.policy != "never":
+        policy = overcommit.policy or "heuristic"
+        yield ctx.diag(
+            "HS0320", f"`ratio {overcommit.ratio}` has no effect with `policy {policy}`",
+            ctx.at(("host", "overcommit", "ratio")),
+            hint="remove `ratio`, or set `policy never` to make the kernel enforce it",
+            labels=[ctx.label(("host", "overcommit", "policy"), "the policy is set here")])
+
+
+def share_pages_without_ksm(ctx: Context) -> Diagnostics:
+    """`share-pages off` opts out of a merging that does not happen.
+
+    KSM runs only with `ksm run on`; `off`, `unmerge` and no `run` at all
+    (the kernel's default is 0) all mean nothing is merged.
+    """
+    ksm = ctx.spec.host.ksm
+    if ksm.run == "on":
+        return
+    state = f"`ksm run {ksm.run}`" if ksm.run else "KSM left at its default (not running)"
+    opted_out = [(ctx.at(g.path + ("share-pages",)), g.name)
+                 for g in ctx.spec.guests if not g.share_pages]
+    for span, names in by_statement(opted_out):
+        yield ctx.diag(
+            "HS0317", f"`share-pages off` on {guest_names(names)} has no effect with {state}",
+            span, hint="remove `share-pages off`, or set `ksm run on` if merging is wanted "
+                       "for the other guests",
+            labels=[ctx.label(("host", "ksm", "run"), "KSM is set here")])
+
+
+CHECKS = (swappiness_kernel, ratio_needs_policy_never, share_pages_without_ksm)
