@@ -33,6 +33,8 @@ def lower_source(source: SourceFile, base_dir: pathlib.Path,
         return None, lowerer.index, lowerer.diagnostics
     host = lowerer.host()
     guests = Expander(lowerer).guests()
+    if host is None:
+        return None, lowerer.index, lowerer.diagnostics
     document = {"hostspec": 1, "host": host if host is not None else {}, "guests": guests}
     lowerer.index.record((), source.span(0, 0))
     return document, lowerer.index, lowerer.diagnostics
@@ -43,6 +45,7 @@ class Expander:
         self.lw = lowerer
         self.resolved: dict[str, Optional[Partial]] = {}
         self.names: dict[str, Node] = {}
+        self.too_many_reported = False
 
     def template(self, name: str, visiting: tuple[str, ...] = ()) -> Optional[Partial]:
         """A template with its whole chain merged in, or None after an error."""
@@ -79,8 +82,6 @@ class Expander:
                 continue
             for name in self.names_of(node, len(documents)):
                 self.add(documents, node, name, merged)
-            if len(documents) >= MAX_GUESTS:
-                break
         return documents
 
     def add(self, documents: list[dict], node: Node, name: str, merged: Partial) -> None:
@@ -98,6 +99,8 @@ class Expander:
         text, span = name_of(token), node.tspan(token)
         match = _RANGE_RE.match(text) if token.type == "ATOM" else None
         if match is None:
+            if declared + 1 > MAX_GUESTS:
+                return self.too_many(span)
             return [text] if self.lw.check_name(text, "guest", span) else []
         prefix, low, high, suffix = match.groups()
         if "{" in prefix + suffix:
@@ -116,14 +119,20 @@ class Expander:
                           span, "split it into several ranges")
             return []
         if declared + last - first + 1 > MAX_GUESTS:
-            self.lw.error("HS0228", f"the host declares more than {MAX_GUESTS} guests", span,
-                          "split the fleet over several hosts")
-            return []
+            return self.too_many(span)
         width = len(low) if low.startswith("0") and len(low) > 1 else 0
         names = [f"{prefix}{n:0{width}d}{suffix}" for n in range(first, last + 1)]
         if not all(self.lw.check_name(name, "guest", span) for name in (names[0], names[-1])):
             return []
         return names
+
+
+    def too_many(self, span) -> list[str]:
+        if not self.too_many_reported:
+            self.too_many_reported = True
+            self.lw.error("HS0228", f"the host declares more than {MAX_GUESTS} guests", span,
+                          "split the fleet over several hosts")
+        return []
 
 
 def merge(base: Partial, over: Partial) -> Partial:

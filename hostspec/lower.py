@@ -203,6 +203,8 @@ class Lowerer:
             return
         partial = self.lower_guest_body(node)
         if kind == "template":
+            if not self.check_name(name, "template", node.tspan(node.words[0])):
+                return
             if name in self.templates:
                 first = self.templates[name][0]
                 return self.error("HS0219", f"template `{name}` is declared twice", node.span,
@@ -263,6 +265,7 @@ class Lowerer:
 
     def simple(self, node: Node, reader, doc, spans, prefix) -> None:
         if len(node.words) != 1:
+            spans[prefix + (node.name,)] = (node.span, node.values_span(), node.key_span)
             what = "a value" if not node.words else "one value"
             return self.error("HS0230", f"`{node.name}` takes {what}", node.span if not node.words else node.values_span(),
                               f"write `{node.name} VALUE`")
@@ -396,7 +399,8 @@ class Lowerer:
         self.index.record(("host", "name"), node.span, node.tspan(node.words[0]))
         for rel, (stmt, value, key) in spans.items():
             self.index.record(("host",) + rel, stmt, value, key)
-        self.check_name(doc["name"], "host", node.tspan(node.words[0]))
+        if not self.check_name(doc["name"], "host", node.tspan(node.words[0])):
+            del doc["name"]  # reported here; the schema must not report it again
         return doc
 
     def check_name(self, name: str, what: str, span: Span) -> bool:

@@ -94,7 +94,9 @@ def node_ranges(nodes) -> str:
 def _inexpressible(spec: Spec, guest: Guest, ctx: Context) -> list[Diagnostic]:
     """Settings libvirt would round or that cannot make a domain that starts."""
     found = []
-    sizes = [("memory", guest.memory), ("current-memory", guest.current_memory)]
+    sizes = [("memory", guest.memory)]
+    if guest.current_memory != guest.memory:
+        sizes.append(("current-memory", guest.current_memory))
     page = spec.page_size(guest)
     if page is not None:
         sizes.append(("backing", page))

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install the Debian packages the test suite runs for real: kmod (modprobe),
+# shellcheck and dash (apply-memory), systemd (systemd-analyze verify),
+# libvirt (virsh test driver, domain.rng), and a kernel, qemu, busybox and cpio
+# for the boot tests.  Needs root (or sudo); safe to run again.
+set -eu
+
+PACKAGES="kmod shellcheck dash systemd procps libvirt-clients libvirt0 libxml2-utils \
+qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils grub2-common"
+
+if [ "$(id -u)" -ne 0 ]; then
+    exec sudo -E sh "$0" "$@"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# The kernel package's hook would build an initramfs the tests never use.
+export INITRD=No
+
+missing=""
+for pkg in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    apt-get update -q -o DPkg::Lock::Timeout=600
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 $missing
+fi
