@@ -15,7 +15,6 @@ import pytest
 
 VM_DIR = Path(__file__).resolve().parent
 REPO = VM_DIR.parents[1]
-SPECS = VM_DIR / "specs"
 
 # The harness package sits beside this file; make it importable whatever
 # import mode pytest runs in.

@@ -43,7 +43,8 @@ def find_kernel() -> Path:
     candidates = [Path(override)] if override else sorted(Path("/boot").glob("vmlinuz-*"), key=_version_key)
     readable = [p for p in candidates if os.access(p, os.R_OK)]
     if not readable:
-        raise HarnessError("no readable kernel at /boot/vmlinuz-*: install the Debian package linux-image-amd64")
+        where = f"HOSTSPEC_VM_KERNEL={override}" if override else "/boot/vmlinuz-*"
+        raise HarnessError(f"no readable kernel at {where}: install the Debian package linux-image-amd64")
     return readable[-1]
 
 
