@@ -38,9 +38,10 @@ def load_base(guest: Guest, ctx) -> tuple[Optional[etree._Element], list[Diagnos
     except _TooLarge:
         return None, [diag("HS0406", f"`base` file `{file_name}` is larger than 1 MiB", span,
                            hint="point `base` at a single libvirt domain XML file")]
-    except OSError as exc:
-        return None, [diag("HS0402", f"cannot read `base` file `{file_name}`: {exc.strerror or exc}",
-                           span, hint="check the path (relative to the spec's directory) and its permissions")]
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in a JSON document's path
+        reason = shown(getattr(exc, "strerror", None) or str(exc))
+        return None, [diag("HS0402", f"cannot read `base` file `{file_name}`: {reason}", span,
+                           hint="check the path (relative to the spec's directory) and its permissions")]
     root, problem = _parse(data, file_name, span)
     if problem is not None:
         return None, [problem]
@@ -72,9 +73,8 @@ def _parse(data: bytes, file_name: str, span) -> tuple[Optional[etree._Element],
     try:
         root = etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))
     except etree.XMLSyntaxError as exc:
-        where = f" (line {exc.lineno})" if exc.lineno else ""
         return None, diag("HS0403", f"`base` file `{file_name}` is not well-formed XML: "
-                          f"{shown(exc.msg, 160)}{where}", span,
+                          f"{shown(exc.msg, 160)}", span,
                           hint="fix the XML; `virsh dumpxml --inactive NAME` writes a clean copy")
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
@@ -92,8 +92,11 @@ def _not_the_domain(root, guest: Guest, file_name: str, span) -> Optional[Diagno
     if not names:
         return diag("HS0405", f"`base` domain in `{file_name}` has no `<name>`", span,
                     hint=f"add `<name>{guest.name}</name>` to the base domain")
+    if len(names) > 1:
+        return diag("HS0405", f"`base` domain in `{file_name}` has {len(names)} `<name>` elements",
+                    span, hint="keep one `<name>` in the base domain")
     found = (names[0].text or "").strip()
-    if len(names) > 1 or found != guest.name:
+    if found != guest.name:
         return diag("HS0405", f"`base` domain is named `{shown(found)}`, not `{guest.name}`", span,
                     hint="name the guest like the base domain, or point `base` at that guest's domain")
     return None
@@ -131,8 +134,8 @@ def _domain_type(root):
 def _max_memory(root, guest: Guest):
     ceiling = _size_of(root.find("maxMemory"))
     if ceiling is not None and ceiling < guest.memory:
-        return (f"`base` `<maxMemory>` ({ceiling // 1024} KiB) is below the guest's memory "
-                f"({guest.memory // 1024} KiB)", "memory",
+        return (f"`base` `<maxMemory>` ({size_text(ceiling)}) is below the guest's memory "
+                f"({size_text(guest.memory)})", "memory",
                 "raise `<maxMemory>` in the base domain, or lower the guest's `memory`")
     return None
 
@@ -150,8 +153,8 @@ def _cells_total(root, guest: Guest):
     sizes += [_size_of(size) for size in root.findall("devices/memory/target/size")]
     if None in sizes or sum(sizes) == guest.memory:
         return None
-    return (f"`base` NUMA cells and memory devices hold {sum(sizes) // 1024} KiB, "
-            f"but the guest's memory is {guest.memory // 1024} KiB", "memory",
+    return (f"`base` NUMA cells and memory devices hold {size_text(sum(sizes))}, "
+            f"but the guest's memory is {size_text(guest.memory)}", "memory",
             "make the `<cell memory=...>` values add up to the guest's `memory`")
 
 
@@ -162,8 +165,8 @@ def _cells_pages(root, spec: Spec, guest: Guest):
     for cell in _cells(root):
         size = _size_of(cell, "memory")
         if size is not None and size % page:
-            return (f"`base` NUMA cell `{shown(cell.get('id', '?'))}` holds {size // 1024} KiB, "
-                    f"not a whole number of {page // 1024} KiB pages", "backing",
+            return (f"`base` NUMA cell `{shown(cell.get('id', '?'))}` holds {size_text(size)}, "
+                    f"not a whole number of {size_text(page)} pages", "backing",
                     "make every cell's memory a multiple of the guest's huge page size")
     return None
 
@@ -195,8 +198,8 @@ def _swap_limit(root, guest: Guest, spec: Spec):
     swap = _size_of(root.find("memtune/swap_hard_limit"))
     limit = hard_limit_bytes(spec, guest)
     if swap is not None and swap < limit:
-        return (f"`base` `<swap_hard_limit>` ({swap // 1024} KiB) is below the hard limit a locked "
-                f"guest gets ({limit // 1024} KiB)", "locked",
+        return (f"`base` `<swap_hard_limit>` ({size_text(swap)}) is below the hard limit a locked "
+                f"guest gets ({size_text(limit)})", "locked",
                 "raise or remove `<swap_hard_limit>` in the base domain")
     return None
 
@@ -219,6 +222,14 @@ def _size_of(element, attribute: Optional[str] = None) -> Optional[int]:
         return None
     value = element.get(attribute) if attribute else element.text
     return memory_bytes(value, element.get("unit"))
+
+
+def size_text(size: int) -> str:
+    """A size in its largest exact binary unit (`4GiB`, `1536MiB`)."""
+    for unit, scale in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size}B"
 
 
 def shown(text: Optional[str], limit: int = 64) -> str:

@@ -17,7 +17,7 @@ from ..codes import diag
 from ..diagnostics import Diagnostic, has_errors
 from ..model import Guest, Spec
 from . import Artifact, Context
-from .domain_base import base_conflicts, hard_limit_bytes, load_base
+from .domain_base import base_conflicts, hard_limit_bytes, load_base, shown, size_text
 
 # Fixed for ever: domain UUIDs derive from it, so a changed value would make
 # every redefinition fail with "already exists with uuid".
@@ -272,15 +272,8 @@ def _comment_safe(text: str) -> str:
 def _summary(spec: Spec, guest: Guest) -> str:
     """A few words for `hostspec explain`."""
     page = spec.page_size(guest)
-    backing = f"{_size_text(page)} pages" if page else guest.backing.type
-    merged = f", merged into {guest.base}" if guest.base else ""
-    return (f"libvirt domain {guest.name}: {_size_text(guest.memory)}, {backing}, "
+    backing = f"{size_text(page)} pages" if page else guest.backing.type
+    merged = f", merged into {shown(guest.base)}" if guest.base else ""
+    return (f"libvirt domain {guest.name}: {size_text(guest.memory)}, {backing}, "
             f"balloon {guest.balloon.model}{merged}")
 
-
-def _size_text(size: int) -> str:
-    """A size in its largest exact binary unit (`4GiB`, `1536MiB`)."""
-    for unit, scale in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if size % scale == 0:
-            return f"{size // scale}{unit}"
-    return f"{size}B"

@@ -1,0 +1,177 @@
+"""Merging into a `base` domain: only hostspec's elements change, libvirt still accepts it."""
+from __future__ import annotations
+
+import pathlib
+import shutil
+import sys
+
+import pytest
+from lxml import etree
+
+sys.path.insert(0, str(pathlib.Path(__file__).with_name("libvirt")))
+from domaintools import (HERE, GiB, MiB, canonical, check_with_libvirt, context,  # noqa: E402
+                         domain_of, expected_settings, memory_settings, spec_of, without)
+
+from hostspec.backends.libvirt import domains  # noqa: E402
+from hostspec.index import SpanIndex  # noqa: E402
+from hostspec.source import SourceFile  # noqa: E402
+
+OWNED = ["memory", "currentMemory", "memoryBacking/hugepages", "memoryBacking/nosharepages",
+         "memoryBacking/locked", "numatune/memory", "devices/memballoon"]
+
+GUESTS = {
+    "hugepages-locked": {"memory": 8 * GiB, "locked": True, "share-pages": False,
+                         "backing": {"type": "hugepages", "size": GiB, "nodes": [0, 1]},
+                         "balloon": {"model": "none"}},
+    "normal-no-balloon": {"memory": 8 * GiB, "balloon": {"model": "none"}},
+    "normal-ballooned": {"memory": 8 * GiB, "current-memory": 4 * GiB,
+                         "balloon": {"model": "virtio", "autodeflate": True,
+                                     "free-page-reporting": True, "stats-period": 10000}},
+    "hugepages-2m": {"memory": 8 * GiB, "backing": {"type": "hugepages", "size": 2 * MiB}},
+}
+
+
+def _merged(tmp_path: pathlib.Path, guest: dict, base: str = "base-web.xml") -> tuple:
+    shutil.copy(HERE / base, tmp_path / "base.xml")
+    spec = spec_of([{"name": "web-01", "base": "base.xml", **guest}])
+    return spec, domain_of(spec, tmp_path)
+
+
+@pytest.mark.parametrize("case", sorted(GUESTS))
+def test_merge_changes_only_owned_elements(case, tmp_path):
+    spec, data = _merged(tmp_path, GUESTS[case])
+    base = etree.parse(str(HERE / "base-web.xml")).getroot()
+    merged = etree.fromstring(data)
+    owned = OWNED + (["memtune/hard_limit"] if spec.guests[0].locked else [])
+    assert canonical(without(merged, owned)) == canonical(without(base, owned))
+    assert memory_settings(merged) == expected_settings(spec, spec.guests[0])
+    stored = check_with_libvirt(data, "web-01", tmp_path)
+    assert memory_settings(stored) == expected_settings(spec, spec.guests[0])
+
+
+def test_merge_keeps_comments_and_settings_around_owned_ones(tmp_path):
+    spec, data = _merged(tmp_path, GUESTS["hugepages-locked"])
+    text = data.decode("utf-8")
+    assert "<!-- web-01: the operations team's domain" in text.split("<domain")[0]
+    assert text.rstrip().endswith("</domain>\n<!-- end of web-01 -->")
+    merged = etree.fromstring(data)
+    assert merged.find("memory").get("dumpCore") == "off"
+    assert [c.tag for c in merged.find("memoryBacking") if isinstance(c.tag, str)] == [
+        "hugepages", "nosharepages", "locked", "source", "access"]
+    assert merged.find("memtune/soft_limit").text == "7"
+    assert merged.find("numatune/memnode").get("nodeset") == "0"
+    assert merged.findtext("title") == "Web front end (Zürich)"
+    assert merged.findtext("description") == "Serves <www> & the API; owner: web team"
+
+
+def test_merge_keeps_the_balloon_address_but_not_for_none(tmp_path):
+    _, data = _merged(tmp_path, GUESTS["normal-ballooned"])
+    balloon = etree.fromstring(data).find("devices/memballoon")
+    assert balloon.find("address").get("bus") == "0x05"
+    assert balloon.find("stats").get("period") == "10"
+    _, data = _merged(tmp_path, GUESTS["normal-no-balloon"])
+    balloon = etree.fromstring(data).find("devices/memballoon")
+    assert balloon.attrib == {"model": "none"} and len(balloon) == 0
+
+
+def test_merge_into_a_sparse_base_adds_elements_in_libvirt_order(tmp_path):
+    (tmp_path / "base.xml").write_text(
+        "<domain type='kvm'><name>lean</name><vcpu>2</vcpu>"
+        "<os><type arch='x86_64'>hvm</type></os><on_crash>destroy</on_crash></domain>")
+    spec = spec_of([{"name": "lean", "base": "base.xml", "memory": 2 * GiB, "locked": True,
+                     "backing": {"type": "hugepages", "nodes": [1]}}])
+    data = domain_of(spec, tmp_path)
+    root = etree.fromstring(data)
+    assert [c.tag for c in root] == ["name", "uuid", "memory", "currentMemory", "memtune",
+                                     "memoryBacking", "vcpu", "numatune", "os", "on_crash",
+                                     "devices"]
+    check_with_libvirt(data, "lean", tmp_path)
+
+
+def test_merge_removes_what_the_guest_no_longer_asks_for(tmp_path):
+    first = domain_of(spec_of([{"name": "web-01", **GUESTS["hugepages-locked"]}]), tmp_path)
+    (tmp_path / "base.xml").write_bytes(first)
+    spec = spec_of([{"name": "web-01", "base": "base.xml", "memory": 8 * GiB}])
+    root = etree.fromstring(domain_of(spec, tmp_path))
+    assert root.find("memoryBacking") is None and root.find("numatune") is None
+    # hard_limit is hostspec's only while the guest is locked; after that it is the user's
+    assert root.find("memtune/hard_limit") is not None
+    assert root.find("devices/memballoon").get("model") == "virtio"
+
+
+def test_merging_into_own_output_changes_nothing(tmp_path):
+    spec, data = _merged(tmp_path, GUESTS["normal-ballooned"])
+    (tmp_path / "base.xml").write_bytes(data)
+    assert domain_of(spec, tmp_path) == data
+    assert data.count(b"hostspec 0.1.0") == 1
+
+
+def test_base_in_another_encoding_comes_out_utf8(tmp_path):
+    (tmp_path / "base.xml").write_bytes(
+        "<?xml version='1.0' encoding='ISO-8859-1'?>\n<domain type='kvm'><name>latin</name>"
+        "<description>caf\xe9</description><vcpu>1</vcpu>"
+        "<os><type arch='x86_64'>hvm</type></os></domain>".encode("latin-1"))
+    data = domain_of(spec_of([{"name": "latin", "base": "base.xml", "memory": GiB}]), tmp_path)
+    assert "<description>café</description>" in data.decode("utf-8")
+    check_with_libvirt(data, "latin", tmp_path)
+
+
+CONFLICTS = {
+    "max-memory-below": ("<maxMemory slots='4' unit='GiB'>4</maxMemory>", {}, "maxMemory"),
+    "cells-sum": ("<cpu><numa><cell id='0' cpus='0' memory='3' unit='GiB'/></numa></cpu>",
+                  {}, "NUMA cells"),
+    "cell-not-page-multiple": (
+        "<cpu><numa><cell id='0' cpus='0' memory='1536' unit='MiB'/>"
+        "<cell id='1' cpus='1' memory='6656' unit='MiB'/></numa></cpu>",
+        {"backing": {"type": "hugepages", "size": GiB}}, "whole number"),
+    "shared-without-backing": (
+        "<memoryBacking><access mode='shared'/></memoryBacking>", {}, "shares guest memory"),
+    "anonymous-hugepages": (
+        "<memoryBacking><source type='anonymous'/></memoryBacking>",
+        {"backing": {"type": "hugepages"}}, "anonymous"),
+    "swap-limit-below": ("<memtune><swap_hard_limit unit='GiB'>8</swap_hard_limit></memtune>",
+                         {"locked": True}, "swap_hard_limit"),
+    "xen": ("", {}, "type `xen`"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFLICTS))
+def test_base_settings_that_contradict_the_guest(case, tmp_path):
+    extra, guest, words = CONFLICTS[case]
+    kind = "xen" if case == "xen" else "kvm"
+    (tmp_path / "base.xml").write_text(
+        f"<domain type='{kind}'><name>c</name>{extra}<vcpu>2</vcpu>"
+        "<os><type arch='x86_64'>hvm</type></os></domain>")
+    spec = spec_of([{"name": "c", "base": "base.xml", "memory": 8 * GiB, **guest}])
+    artifacts, problems = domains(spec, context(tmp_path))
+    assert artifacts == []
+    assert [p.code for p in problems] == ["HS0407"]
+    assert words in problems[0].message
+
+
+def test_vcpus_must_agree_only_when_the_guest_sets_them(tmp_path):
+    (tmp_path / "base.xml").write_text(
+        "<domain type='kvm'><name>v</name><vcpu>2</vcpu>"
+        "<os><type arch='x86_64'>hvm</type></os></domain>")
+    spec = spec_of([{"name": "v", "base": "base.xml", "memory": GiB, "vcpus": 4}])
+    artifacts, problems = domains(spec, context(tmp_path))
+    assert len(artifacts) == 1 and problems == []  # not set in the source: the base's count wins
+    assert etree.fromstring(artifacts[0].data).findtext("vcpu") == "2"
+    source = SourceFile.from_text("t.mem", "vcpus 4\nbase \"base.xml\"\n")
+    index = SpanIndex()
+    index.record(("guests", 0, "vcpus"), source.span(0, 7))
+    index.record(("guests", 0, "base"), source.span(8, 23))
+    artifacts, problems = domains(spec, context(tmp_path, index))
+    assert artifacts == [] and [p.code for p in problems] == ["HS0407"]
+    assert problems[0].span.start == 8 and problems[0].labels[0].span.start == 0
+
+
+def test_libvirt_schema_refuses_stats_period_zero():
+    """Why `stats-period 0s` writes no `<stats>`: libvirt's schema has no period 0."""
+    from domaintools import relaxng
+
+    domain = ("<domain type='kvm'><name>z</name><memory>1024</memory>"
+              "<os><type>hvm</type></os><devices><memballoon model='virtio'>"
+              "<stats period='{}'/></memballoon></devices></domain>")
+    assert relaxng().validate(etree.fromstring(domain.format(1)).getroottree())
+    assert not relaxng().validate(etree.fromstring(domain.format(0)).getroottree())
