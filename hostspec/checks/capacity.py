@@ -98,7 +98,8 @@ def overcommit(ctx: Context) -> Diagnostics:
     locked = [g for g in ctx.spec.guests if g.locked and not g.backing.hugepages]
     if capacity.locked_demand > capacity.ordinary:
         yield ctx.diag(
-            "HS0318", f"locked {guest_names([g.name for g in locked])} need "
+            "HS0318", f"locked {guest_names([g.name for g in locked])} "
+                      f"need{'s' if len(locked) == 1 else ''} "
                       f"{format_amount(capacity.locked_demand)}, more than the "
                       f"{format_amount(capacity.ordinary)} of ordinary memory ({_budget_text(ctx)})",
             ctx.at(HOST + ("memory",)),

@@ -1,0 +1,97 @@
+"""Guest checks on models: backing sizes and nodes, memory sizes, balloons, KSM opt-outs."""
+from __future__ import annotations
+
+from test_checks_support import GiB, MiB, codes, guest, hugepage_guest, messages, pool
+
+TWO_SIZES = {"pools": [pool(2 * MiB, 4096), pool(GiB, 16)]}
+
+
+# HS0311 / HS0313 / HS0304: which page size backs a guest
+
+def test_backing_size_without_pool():
+    hp = {"pools": [pool(2 * MiB, 4096)]}
+    assert codes([hugepage_guest("a", 2 * GiB, 2 * MiB)], hugepages=hp) == []
+    assert messages("HS0311", [hugepage_guest("a", 2 * GiB, GiB)], hugepages=hp) == [
+        "guest `a` is backed by `1GiB` pages, but no pool has that size"]
+
+
+def test_backing_size_invalid_for_arch_is_named_as_such():
+    assert codes([hugepage_guest("a", 2 * GiB, 64 * 1024)], hugepages=TWO_SIZES) == ["HS0304"]
+
+
+def test_backing_without_size_uses_the_default_or_the_only_pool():
+    assert codes([hugepage_guest("a", 2 * GiB)], hugepages={"pools": [pool(2 * MiB, 4096)]}) == []
+    with_default = dict(TWO_SIZES, **{"default-size": GiB})
+    assert codes([hugepage_guest("a", 2 * GiB)], hugepages=with_default) == []
+    assert messages("HS0313", [hugepage_guest("a", 2 * GiB)], hugepages=TWO_SIZES) == [
+        "`backing hugepages` on guest `a` has no size, and the host has pools of `2MiB`, "
+        "`1GiB` and no `default-size`"]
+
+
+def test_backing_without_size_and_no_pools_at_all():
+    assert messages("HS0313", [hugepage_guest("a", 2 * GiB)]) == [
+        "`backing hugepages` on guest `a` has no size, and the host has no huge page pools"]
+
+
+# HS0312: whole pages
+
+def test_memory_must_be_whole_pages():
+    assert codes([hugepage_guest("a", 3 * GiB, GiB), hugepage_guest("b", 3 * GiB + 2 * MiB, 2 * MiB)],
+                 hugepages=TWO_SIZES) == []
+    assert messages("HS0312", [hugepage_guest("a", 3 * GiB + 2 * MiB, GiB)], hugepages=TWO_SIZES) == [
+        "guest `a` has `memory 3074MiB`, not a whole number of 1GiB pages"]
+
+
+# HS0325: guest nodes
+
+def test_guest_node_range():
+    hp = {"pools": [pool(2 * MiB, 4096)]}
+    assert codes([hugepage_guest("a", 2 * GiB, nodes=[0, 1])], numa_nodes=2, hugepages=hp) == []
+    assert messages("HS0325", [hugepage_guest("a", 2 * GiB, nodes=[1, 2])], numa_nodes=2,
+                    hugepages=hp) == ["guest `a` is bound to node 2, but the host has 2 NUMA nodes"]
+
+
+# HS0314 / HS0315: current memory
+
+def test_current_memory_above_memory():
+    assert codes([guest("a", 4 * GiB, current_memory=4 * GiB)]) == []
+    assert messages("HS0314", [guest("a", 4 * GiB, current_memory=4 * GiB + MiB)]) == [
+        "guest `a` has `current-memory 4097MiB` above `memory 4GiB`"]
+
+
+def test_current_memory_below_memory_needs_a_balloon():
+    assert codes([guest("a", 4 * GiB, current_memory=2 * GiB)]) == []
+    assert codes([guest("a", 4 * GiB, current_memory=4 * GiB, balloon={"model": "none"})]) == []
+    assert messages("HS0315", [guest("a", 4 * GiB, current_memory=2 * GiB,
+                                     balloon={"model": "none"})]) == [
+        "guest `a` starts with 2GiB of 4GiB, but has `balloon none` to hold the rest"]
+
+
+# HS0316: balloons that return nothing
+
+def test_balloon_in_hugepage_or_locked_guests_is_warned():
+    hp = {"pools": [pool(2 * MiB, 4096)]}
+    quiet = [hugepage_guest("a", 2 * GiB), guest("b", locked=True, balloon={"model": "none"}),
+             guest("c", balloon={"model": "virtio"})]
+    assert codes(quiet, hugepages=hp) == []
+    loud = [hugepage_guest("a", 2 * GiB, balloon={"model": "virtio"}), guest("b", locked=True)]
+    assert messages("HS0316", loud, hugepages=hp) == [
+        "a virtio balloon in hugepage-backed or locked guests `a`, `b` returns nothing useful to the host"]
+
+
+# HS0317: share-pages without KSM
+
+def test_share_pages_off_without_ksm_running():
+    off = [guest("a", share_pages=False)]
+    assert codes(off, ksm={"run": "on"}) == []
+    assert codes([guest("a", share_pages=True)], ksm={"run": "off"}) == []
+    for ksm in ({"run": "off"}, {"run": "unmerge"}, {"pages-to-scan": 100}):
+        assert codes(off, ksm=ksm) == ["HS0317"], ksm
+    assert messages("HS0317", off) == [
+        "`share-pages off` on guest `a` has no effect with KSM left at its default (not running)"]
+
+
+def test_guests_of_one_range_are_named_together():
+    many = [guest(f"web-{i:02d}", share_pages=False) for i in range(1, 21)]
+    assert messages("HS0317", many, ksm={"run": "off"}) == [
+        "`share-pages off` on guests `web-01`..`web-20` has no effect with `ksm run off`"]
