@@ -96,7 +96,11 @@ set_value() {
     fi
     echo "$root/$1: $old -> $new"
 }
+"""
 
+# Only written when the spec sets merge_across_nodes: shellcheck flags
+# functions that are never called.
+MERGE_FUNCTION = r"""
 # set_merge_across_nodes VALUE [RUN]: the kernel refuses the change (EBUSY)
 # while pages are merged, so unmerge first (run=2), change it, then set run
 # to RUN, or back to the value it had.
@@ -180,7 +184,9 @@ def apply_memory(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnos
     lines = script_lines(spec)
     if not lines:
         return [], []
-    text = "#!/bin/sh\n" + header(ctx) + PROLOGUE + "\n" + "\n".join(lines) + "\n" + EPILOGUE
+    merge = MERGE_FUNCTION if spec.host.ksm.merge_across_nodes is not None else ""
+    text = ("#!/bin/sh\n" + header(ctx) + PROLOGUE + merge + "\n" + "\n".join(lines) + "\n"
+            + EPILOGUE)
     return [Artifact(PATH, text.encode("ascii"), "apply-script", "runtime", MODE_EXECUTABLE,
                      summary="sets " + _topics(spec) + " through sysfs; when run "
                              "(at every boot by hostspec-memory.service)")], []

@@ -1,0 +1,185 @@
+"""Each artifact read by the real program that consumes it.
+
+kmod's modprobe reads the modprobe.d file, dash sources the GRUB drop-in the
+way Debian's grub-mkconfig does, shellcheck and dash check the scripts, and
+systemd-analyze verifies the unit.  A missing tool fails the test; nothing
+here is skipped.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import update_golden
+from hostspec import emit
+from hostspec.backends import apply_script, cmdline, modprobe, systemd
+
+CASES = update_golden.case_dirs()
+DEBIAN_DEFAULT_GRUB = pathlib.Path("/usr/share/grub/default/grub")
+SYSTEM_UNITS = pathlib.Path("/usr/lib/systemd/system")
+
+
+def tool(name: str, package: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found is None:
+        pytest.fail(f"`{name}` is not installed: apt-get install {package}")
+    return found
+
+
+def run(*argv, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory) -> dict[str, pathlib.Path]:
+    """Every case compiled and written: case name -> DIR/<host>."""
+    out, found = tmp_path_factory.mktemp("trees"), {}
+    for case in CASES:
+        tree = update_golden.compile_case(case)
+        emit.write_trees(out / case.name, [tree])
+        found[case.name] = out / case.name / tree.host
+    return found
+
+
+def cases_with(path: str) -> list[str]:
+    return [case.name for case in CASES
+            if (case / "expected").is_dir()
+            and any((host / path).is_file() for host in (case / "expected").iterdir())]
+
+
+# -- modprobe.d under kmod ------------------------------------------------------
+
+def options_from_proc_cmdline(module: str) -> list[str]:
+    """`param=value` words kmod adds from the running kernel's command line."""
+    words = pathlib.Path("/proc/cmdline").read_text().split()
+    pattern = re.compile(rf"{module.replace('_', '[-_]')}\.(\S+=\S*)")
+    return [m.group(1) for m in map(pattern.fullmatch, words) if m]
+
+
+def kernel_with(module: str) -> str:
+    name = module.replace("_", "-") + ".ko"
+    for tree in sorted(pathlib.Path("/lib/modules").glob("*/modules.dep")):
+        if any(tree.parent.rglob(name + "*")):
+            return tree.parent.name
+    pytest.fail(f"no kernel modules with {name} in /lib/modules: apt-get install linux-image-amd64")
+
+
+@pytest.mark.parametrize("case", cases_with(modprobe.PATH))
+def test_kmod_reads_the_options_line_exactly(trees, case):
+    conf = trees[case] / modprobe.PATH
+    line = next(l for l in conf.read_text().splitlines() if l.startswith("options "))
+    module = line.split()[1]
+    done = run(tool("modprobe", "kmod"), "-C", conf.parent, "-c")
+    assert done.returncode == 0
+    assert "libkmod: ERROR" not in done.stderr and "WARNING" not in done.stderr, done.stderr
+    kvm_lines = [l for l in done.stdout.splitlines() if re.match(r"options kvm[-_](intel|amd) ", l)]
+    assert kvm_lines[0] == line
+    # Anything after it comes from /proc/cmdline, which kmod appends.
+    extra = [word for l in kvm_lines[1:] for word in l.split()[2:]]
+    assert extra == [w for w in options_from_proc_cmdline(module)][:len(extra)]
+
+
+@pytest.mark.parametrize("case", cases_with(modprobe.PATH))
+def test_options_reach_the_insmod_line_and_are_real_parameters(trees, case):
+    conf = trees[case] / modprobe.PATH
+    words = next(l for l in conf.read_text().splitlines() if l.startswith("options ")).split()
+    module, options = words[1], words[2:]
+    version = kernel_with(module)
+    done = run(tool("modprobe", "kmod"), "--show-depends", "-C", conf.parent, "-S", version, module)
+    assert done.returncode == 0, done.stderr
+    insmod = [l for l in done.stdout.splitlines()
+              if re.search(rf"/{module.replace('_', '-')}\.ko(\.\w+)?\s", l + " ")]
+    assert len(insmod) == 1 and insmod[0].split()[2:2 + len(options)] == options, done.stdout
+    params = run(tool("modinfo", "kmod"), "-k", version, "-F", "parm", module).stdout
+    names = {l.split(":")[0] for l in params.splitlines()}
+    assert {option.split("=")[0] for option in options} <= names
+
+
+# -- GRUB drop-in sourced like grub-mkconfig ---------------------------------------
+
+SOURCE_LIKE_GRUB_MKCONFIG = ('set -e; . "$1"; for x in "$2"/*.cfg; do if [ -e "$x" ]; then . "$x"; fi; done; '
+                             'printf "%s|%s" "$GRUB_CMDLINE_LINUX" "${GRUB_CMDLINE_LINUX_DEFAULT-unset}"')
+
+
+@pytest.mark.parametrize("default_grub, distro_args, default_args", [
+    ('GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="root=/dev/vda ro"\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n',
+     "root=/dev/vda ro", "quiet"),
+    ("", "", "unset"),
+    ('GRUB_CMDLINE_LINUX=""\n', "", "unset"),
+    (None, "", "quiet"),  # Debian's own default file, as grub2-common installs it
+])
+@pytest.mark.parametrize("case", cases_with(cmdline.GRUB_PATH))
+def test_dash_under_set_e_keeps_the_distribution_arguments(trees, tmp_path, case, default_grub,
+                                                           distro_args, default_args):
+    stand_in = tmp_path / "grub"
+    if default_grub is None:
+        if not DEBIAN_DEFAULT_GRUB.is_file():
+            pytest.fail(f"{DEBIAN_DEFAULT_GRUB} missing: apt-get install grub2-common")
+        shutil.copy(DEBIAN_DEFAULT_GRUB, stand_in)
+    else:
+        stand_in.write_text(default_grub)
+    ours = (trees[case] / cmdline.PLAIN_PATH).read_text().strip()
+    done = run(tool("dash", "dash"), "-c", SOURCE_LIKE_GRUB_MKCONFIG, "dash", stand_in,
+               (trees[case] / cmdline.GRUB_PATH).parent)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    expected_linux = f"{distro_args} {ours}" if distro_args else ours
+    assert done.stdout == f"{expected_linux}|{default_args}"
+
+
+@pytest.mark.parametrize("case", cases_with(cmdline.GRUB_PATH))
+def test_grub_drop_in_is_clean_posix_sh(trees, case):
+    drop_in = trees[case] / cmdline.GRUB_PATH
+    done = run(tool("shellcheck", "shellcheck"), "-s", "sh", "-e", "SC2034", drop_in)
+    assert done.returncode == 0, done.stdout
+    assert drop_in.name.endswith(".cfg")  # grub-mkconfig ignores other names
+
+
+@pytest.mark.parametrize("case", cases_with(cmdline.PLAIN_PATH))
+def test_kernel_cmdline_is_one_line_of_safe_tokens(trees, case):
+    data = (trees[case] / cmdline.PLAIN_PATH).read_bytes()
+    assert data.count(b"\n") == 1 and data.endswith(b"\n")
+    assert all(cmdline.SAFE_TOKEN.fullmatch(word) for word in data.decode().split())
+
+
+# -- apply-memory under shellcheck --------------------------------------------------
+
+@pytest.mark.parametrize("case", cases_with(apply_script.PATH))
+def test_apply_memory_is_clean_under_shellcheck_and_dash(trees, case):
+    script = trees[case] / apply_script.PATH
+    done = run(tool("shellcheck", "shellcheck"), "-s", "sh", script)
+    assert done.returncode == 0, done.stdout
+    assert run(tool("dash", "dash"), "-n", script).returncode == 0
+
+
+# -- the unit under systemd-analyze verify --------------------------------------------
+
+def verify_unit(tree: pathlib.Path, tmp_path: pathlib.Path) -> subprocess.CompletedProcess:
+    """systemd-analyze verify in a root holding the tree and the system's own units."""
+    root = tmp_path / "root"
+    shutil.copytree(tree, root, symlinks=True)
+    if not SYSTEM_UNITS.is_dir():
+        pytest.fail(f"{SYSTEM_UNITS} missing: apt-get install systemd")
+    shutil.copytree(SYSTEM_UNITS, root / SYSTEM_UNITS.relative_to("/"), symlinks=True)
+    return run(tool("systemd-analyze", "systemd"), "verify", f"--root={root}", "/" + systemd.PATH)
+
+
+@pytest.mark.parametrize("case", cases_with(systemd.PATH))
+def test_systemd_analyze_verify_passes_without_a_word(trees, tmp_path, case):
+    done = verify_unit(trees[case], tmp_path)
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr
+
+
+def test_systemd_analyze_verify_does_complain_about_a_broken_unit(trees, tmp_path):
+    """The check above can fail: a typo and a non-executable ExecStart are reported."""
+    case = cases_with(systemd.PATH)[0]
+    broken = tmp_path / "broken"
+    shutil.copytree(trees[case], broken)
+    unit = broken / systemd.PATH
+    unit.write_text(unit.read_text().replace("Type=oneshot", "Type=oneshott"))
+    (broken / apply_script.PATH).chmod(0o644)
+    done = verify_unit(broken, tmp_path)
+    assert "oneshott" in done.stderr and "not executable" in done.stderr
