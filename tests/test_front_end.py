@@ -1,0 +1,166 @@
+"""The front end as users meet it: examples check cleanly, export round-trips
+through the JSON front door to the same model, and both doors share the schema."""
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from hostspec import api
+from hostspec.schema import load_schema
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.mem"))
+
+
+def hostspec(*args, cwd=None, stdin=None):
+    return subprocess.run([sys.executable, "-m", "hostspec", *args], cwd=cwd or ROOT, input=stdin,
+                          capture_output=True, text=True)
+
+
+def test_there_are_at_least_three_examples():
+    assert len(EXAMPLES) >= 3
+
+
+def test_check_all_examples_exits_zero():
+    run = hostspec("check", *map(str, EXAMPLES))
+    assert run.returncode == 0, run.stderr
+    assert "error" not in run.stderr
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_export_validates_and_round_trips(example, tmp_path):
+    run = hostspec("export", str(example))
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    jsonschema.Draft202012Validator(load_schema()).validate(document)
+    exported = tmp_path / f"{example.stem}.json"
+    exported.write_text(run.stdout)
+    assert hostspec("check", str(exported)).returncode == 0
+    from_mem, from_json = api.check(str(example)), api.check(str(exported))
+    assert from_json.spec == from_mem.spec
+    assert from_mem.spec is not None
+
+
+def test_export_reads_stdin():
+    text = (ROOT / "examples" / "lab.mem").read_text()
+    run = hostspec("export", "-", stdin=text)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["host"]["name"] == "lab-01"
+
+
+def test_check_reads_stdin_and_names_it():
+    run = hostspec("check", "-", stdin="hostspec 1\nhost h { cpu intel; memory 4GB }\n")
+    assert run.returncode == 1
+    assert "<stdin>:2:28" in run.stderr
+
+
+def test_json_errors_point_at_the_json_line(tmp_path):
+    spec = tmp_path / "h.json"
+    spec.write_text('{\n  "hostspec": 1,\n  "host": {\n    "name": "h",\n    "cpu": "intl",\n'
+                    '    "memory": 4294967296\n  }\n}\n')
+    run = hostspec("check", str(spec), "--format", "json")
+    assert run.returncode == 1
+    (diagnostic,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert (diagnostic["code"], diagnostic["line"], diagnostic["column"]) == ("HS0202", 5, 12)
+
+
+def test_json_duplicate_keys_are_an_error(tmp_path):
+    spec = tmp_path / "h.json"
+    spec.write_text('{"hostspec": 1, "host": {"name": "h", "cpu": "intel", "cpu": "amd", "memory": 1024}}')
+    assert [d.code for d in api.check(str(spec)).diagnostics] == ["HS0206"]
+
+
+def test_json_syntax_error_is_a_diagnostic(tmp_path):
+    spec = tmp_path / "h.json"
+    spec.write_text('{"hostspec": 1,, }')
+    (diagnostic,) = api.check(str(spec)).diagnostics
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.span.column) == ("HS0102", 1, 16)
+
+
+def test_all_errors_of_a_file_are_reported_in_order(tmp_path):
+    spec = tmp_path / "h.mem"
+    spec.write_text("hostspec 1\nhost h {\n  cpu intl\n  memory 4GB\n  reserve 8\n}\n")
+    result = api.check(str(spec))
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [
+        ("HS0202", 3), ("HS0207", 4), ("HS0208", 5)]
+
+
+def test_errors_inside_an_include_show_the_chain(tmp_path):
+    (tmp_path / "t.mem").write_text("hostspec 1\ntemplate t { memory 4GB }\n")
+    spec = tmp_path / "h.mem"
+    spec.write_text('hostspec 1\ninclude "t.mem"\nhost h { cpu intel; memory 8GiB }\n')
+    run = hostspec("check", str(spec))
+    assert "t.mem:2:21" in run.stderr
+    assert f"included from {spec}:2:1" in run.stderr or "included from" in run.stderr
+
+
+def test_include_path_allows_a_shared_directory(tmp_path):
+    shared, project = tmp_path / "shared", tmp_path / "project"
+    shared.mkdir()
+    project.mkdir()
+    (shared / "t.mem").write_text("hostspec 1\ntemplate t { memory 1GiB }\n")
+    spec = project / "h.mem"
+    spec.write_text('hostspec 1\ninclude "../shared/t.mem"\nhost h { cpu intel; memory 8GiB }\n'
+                    "guest g from t { }\n")
+    assert "HS0224" in [d.code for d in api.check(str(spec)).diagnostics]
+    assert api.check(str(spec), include_paths=[str(shared)]).diagnostics == []
+
+
+def test_ranges_keep_leading_zero_width(tmp_path):
+    spec = tmp_path / "h.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intel; memory 64GiB }\nguest web-{08..10} { memory 1GiB }\n")
+    names = [g.name for g in api.check(str(spec)).spec.guests]
+    assert names == ["web-08", "web-09", "web-10"]
+
+
+def test_templates_merge_balloon_key_by_key(tmp_path):
+    spec = tmp_path / "h.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intel; memory 64GiB; ksm { run on } }\n"
+                    "template a { memory 2GiB; balloon virtio { autodeflate on } }\n"
+                    "template b from a { vcpus 3; balloon virtio { stats-period 5s } }\n"
+                    "guest g from b { memory 4GiB }\n")
+    (guest,) = api.check(str(spec)).spec.guests
+    assert (guest.memory, guest.vcpus) == (4 * 1024 ** 3, 3)
+    assert (guest.balloon.autodeflate, guest.balloon.stats_period_s) == (True, 5)
+
+
+def test_switch_synonyms(tmp_path):
+    spec = tmp_path / "h.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intel; memory 8GiB; kvm { ept yes; vpid false } }\n")
+    kvm = api.check(str(spec)).spec.host.kvm
+    assert (kvm.ept, kvm.vpid) == (True, False)
+
+
+def test_usage_error_exits_2():
+    run = hostspec("check")
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1
+
+
+def test_unreadable_file_exits_1_with_a_diagnostic(tmp_path):
+    run = hostspec("check", str(tmp_path / "missing.mem"))
+    assert run.returncode == 1
+    assert "HS0902" in run.stderr
+
+
+def test_no_color_unless_a_terminal_or_forced(tmp_path):
+    spec = tmp_path / "h.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intl; memory 8GiB }\n")
+    assert "\x1b[" not in hostspec("check", str(spec)).stderr
+    assert "\x1b[" in hostspec("check", "--color", "always", str(spec)).stderr
+
+
+def test_sarif_has_rules_and_regions(tmp_path):
+    spec = tmp_path / "h.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intl; memory 8GiB }\n")
+    sarif = json.loads(hostspec("check", "--format", "sarif", str(spec)).stdout)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["rules"][0]["id"] == "HS0202"
+    region = run["results"][0]["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"]) == (2, 14)
