@@ -47,6 +47,7 @@ def boot_vm(vm_tools, vm_log_dir):
     tail instead of a traceback; the full log lands in vm_log_dir/LABEL.log.
     """
     def boot(label, cmdline="", steps=(), artifacts=None, machine=vmharness.Machine()):
+        """Boot once; LABEL names the log file and prefixes any failure."""
         try:
             result = vmharness.boot(cmdline, steps, artifacts, machine)
         except vmharness.HarnessError as err:
@@ -91,6 +92,7 @@ def compile_spec(tmp_path_factory):
     host directory in DIR.
     """
     def compile_(spec):
+        """Compile SPEC into a fresh DIR and return DIR/<host>/."""
         work = tmp_path_factory.mktemp("compiled")
         out = work / "out"
         _hostspec_or_fail("compile", str(_spec_file(spec, work)), "--out", str(out))
@@ -106,6 +108,7 @@ def export_spec(tmp_path_factory):
     """export_spec(spec) -> dict, the JSON form `hostspec export` prints
     (schemas/hostspec-v1.schema.json: sizes in bytes, durations in ms)."""
     def export(spec):
+        """The parsed JSON form of SPEC."""
         work = tmp_path_factory.mktemp("exported")
         text = _hostspec_or_fail("export", str(_spec_file(spec, work)))
         try:

@@ -9,7 +9,7 @@ One boot serves every test in this module.
 
 import pytest
 
-from vmharness import steps
+from vmharness import HarnessError, Machine, boot, steps
 from vmharness.expect import reservation_mismatches, selected, value_mismatches
 
 MIB2 = 2 * 1024**2
@@ -107,3 +107,9 @@ def test_ksm_refuses_merge_across_nodes_while_pages_are_shared(vm):
     assert vm.step("unmerge").rc == 0
     assert vm.step("merge-across-nodes-after-unmerge").rc == 0
     assert value_mismatches(vm.after, {"ksm.merge_across_nodes": "0", "ksm.run": "2"}) == []
+
+
+def test_hard_timeout_kills_qemu_and_says_so(vm_tools):
+    # 2 s is less than the kernel needs to reach /init: QEMU must be killed.
+    with pytest.raises(HarnessError, match="hard timeout of 2 s"):
+        boot("", [steps.Step("hang", "sleep 1000")], machine=Machine(timeout=2))

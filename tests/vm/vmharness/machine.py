@@ -18,6 +18,7 @@ class Machine:
     timeout: float = 90.0
 
     def __post_init__(self):
+        """Refuse shapes QEMU would reject with a less helpful message."""
         if self.nodes < 1 or self.cpus_per_node < 1:
             raise ValueError("a machine needs at least one node and one CPU per node")
         if self.mem_mib % self.nodes:

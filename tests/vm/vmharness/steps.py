@@ -28,6 +28,7 @@ class Step:
     script: str
 
     def __post_init__(self):
+        """Names become guest file names and console markers: keep them plain."""
         if not _NAME.match(self.name):
             raise ValueError(f"step name {self.name!r} must match {_NAME.pattern}")
 
