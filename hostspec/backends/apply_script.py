@@ -83,7 +83,7 @@ set_value() {
         return 0
     fi
     if ! printf '%s\n' "$2" >"$root/$1"; then
-        fail "cannot write $2 to $root/$1 (it still reads $old)"
+        fail "cannot write $2 to $root/$1 (was $old)"
         return 1
     fi
     new=$(current "$1") || { fail "cannot read $root/$1 back"; return 1; }
@@ -111,9 +111,10 @@ set_merge_across_nodes() {
         return
     fi
     run=${2:-$(current kernel/mm/ksm/run)}
-    set_value kernel/mm/ksm/run 2 &&
-        set_value kernel/mm/ksm/merge_across_nodes "$1" &&
-        set_value kernel/mm/ksm/run "$run"
+    if set_value kernel/mm/ksm/run 2; then
+        set_value kernel/mm/ksm/merge_across_nodes "$1"
+    fi
+    set_value kernel/mm/ksm/run "$run"  # also after a failed change: never leave run at 2
 }
 """
 
