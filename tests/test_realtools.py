@@ -183,3 +183,44 @@ def test_systemd_analyze_verify_does_complain_about_a_broken_unit(trees, tmp_pat
     (broken / apply_script.PATH).chmod(0o644)
     done = verify_unit(broken, tmp_path)
     assert "oneshott" in done.stderr and "not executable" in done.stderr
+
+
+def grub_mkconfig_linux_lines(drop_in: pathlib.Path, work: pathlib.Path) -> list[list[str]]:
+    """Run the real grub-mkconfig in a private mount namespace; the words of each `linux` line.
+
+    Scratch copies are bind-mounted over /etc/default (Debian's default grub
+    plus the drop-in), /etc/grub.d (the packaged 00_header and 10_linux) and
+    /boot (an empty kernel file), so nothing outside `work` is written.
+    """
+    mkconfig = tool("grub-mkconfig", "grub-common")
+    for path in (DEBIAN_DEFAULT_GRUB, pathlib.Path("/etc/grub.d/10_linux")):
+        if not path.is_file():
+            pytest.fail(f"{path} missing: apt-get install grub2-common")
+    default, scripts, boot = work / "default", work / "grub.d", work / "boot"
+    shutil.copytree("/etc/default", default, symlinks=True)
+    shutil.copy(DEBIAN_DEFAULT_GRUB, default / "grub")
+    (default / "grub.d").mkdir(exist_ok=True)
+    shutil.copy(drop_in, default / "grub.d")
+    scripts.mkdir()
+    for name in ("00_header", "10_linux"):
+        shutil.copy2(pathlib.Path("/etc/grub.d") / name, scripts)
+    boot.mkdir()
+    (boot / "vmlinuz-6.1.0-0-amd64").write_bytes(b"")
+    mounts = " && ".join(f'mount --bind "{src}" {dst}' for src, dst in
+                         ((default, "/etc/default"), (scripts, "/etc/grub.d"), (boot, "/boot")))
+    done = run(tool("unshare", "util-linux"), "-m", "sh", "-c",
+               f'{mounts} && exec {mkconfig} -o "{work}/grub.cfg"')
+    assert done.returncode == 0, done.stderr
+    text = (work / "grub.cfg").read_text()
+    return [line.split()[2:] for line in text.splitlines() if line.split()[:1] == ["linux"]]
+
+
+@pytest.mark.parametrize("case", cases_with(cmdline.GRUB_PATH))
+def test_real_grub_mkconfig_puts_the_arguments_on_every_entry(trees, tmp_path, case):
+    ours = (trees[case] / cmdline.PLAIN_PATH).read_text().split()
+    entries = grub_mkconfig_linux_lines(trees[case] / cmdline.GRUB_PATH, tmp_path)
+    assert len(entries) >= 2  # the normal entry and the recovery entry
+    for words in entries:
+        start = words.index(ours[0])
+        assert words[start:start + len(ours)] == ours, words
+        assert "ro" in words[:start]  # after the distribution's own arguments
