@@ -10,7 +10,6 @@ import importlib
 import json
 import os
 import sys
-import traceback
 from typing import Callable, Sequence
 
 from . import __version__
@@ -145,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - the last line of defence
         print("hostspec: internal error (this is a bug in hostspec, please report it "
               "with the input that caused it):", file=sys.stderr)
+        import traceback
         traceback.print_exc()
         return EXIT_INTERNAL
 

@@ -80,8 +80,10 @@ class Expander:
             merged = self.with_parent(node, parent, partial)
             if merged is None:
                 continue
-            for name in self.names_of(node, len(documents)):
+            first = len(documents)
+            for name in self.names_of(node, first):
                 self.add(documents, node, name, merged)
+            self.lw.index.shared_bodies.update(range(first + 1, len(documents)))
         return documents
 
     def add(self, documents: list[dict], node: Node, name: str, merged: Partial) -> None:

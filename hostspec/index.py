@@ -23,6 +23,8 @@ class SpanIndex:
     keys: dict[Path, Span] = attrs.field(factory=dict)
     # Tables shared by many paths: a guest range mounts one table for all its guests.
     mounts: dict[Path, dict] = attrs.field(factory=dict)
+    # Guests whose body is the same object as an earlier guest's (one range).
+    shared_bodies: set[int] = attrs.field(factory=set)
 
     def record(self, path: Path, statement: Span, value: Optional[Span] = None,
                key: Optional[Span] = None) -> None:

@@ -34,17 +34,53 @@ def validator(name: str = SCHEMA_NAME):
     """A compiled validator, built once per process."""
     from jsonschema import Draft202012Validator
 
-    schema = load_schema(name)
+    schema = inline_refs(load_schema(name))
     return Draft202012Validator(schema)
+
+
+def inline_refs(schema: dict) -> dict:
+    """The schema with every local `$ref` replaced by its definition.
+
+    The hostspec schema has no recursion, and resolving references on every
+    instance is most of jsonschema's work on large hosts.
+    """
+    definitions = schema.get("$defs", {})
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            rest = {k: val for k, val in node.items() if k != "$ref"}
+            return walk({**definitions[ref[len("#/$defs/"):]], **rest})
+        return {key: walk(value) for key, value in node.items()}
+
+    return walk(schema)
 
 
 def validate(document: dict, index: SpanIndex) -> list[Diagnostic]:
     """Every schema error of the document, at the span that caused it."""
-    errors = validator().iter_errors(document)
     found = []
-    for error in errors:
+    for error in validator().iter_errors(_distinct_guests(document, index)):
         found.extend(_leaves(error))
     return [d for d in (to_diagnostic(e, index) for e in found) if d is not None]
+
+
+def _distinct_guests(document: dict, index: SpanIndex) -> dict:
+    """The document with each shared guest body validated once.
+
+    Guests of one range (or one template use) share a body that lowering
+    produced once; validating it once also reports its errors once, at the
+    line that wrote them.  Their names are still checked one by one.
+    """
+    guests = document.get("guests")
+    if not isinstance(guests, list) or not index.shared_bodies:
+        return document
+    kept = [g if i not in index.shared_bodies else {"name": g.get("name")}
+            for i, g in enumerate(guests)]
+    return {**document, "guests": kept}
 
 
 def _leaves(error) -> Iterable:

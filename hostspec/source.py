@@ -6,7 +6,6 @@ columns are 1-based and count characters, as editors and rustc do.
 from __future__ import annotations
 
 import bisect
-import hashlib
 from typing import Optional
 
 import attrs
@@ -19,7 +18,7 @@ class SourceFile:
     name: str
     text: str
     included_from: Optional["Span"] = None
-    digest: str = ""
+    raw: bytes = attrs.field(default=b"", repr=False)
     _line_starts: list[int] = attrs.field(factory=list, repr=False)
 
     @classmethod
@@ -27,8 +26,17 @@ class SourceFile:
                   included_from: Optional["Span"] = None) -> "SourceFile":
         data = raw if raw is not None else text.encode("utf-8", "surrogateescape")
         starts = [0]
-        starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
-        return cls(name, text, included_from, hashlib.sha256(data).hexdigest(), starts)
+        index = text.find("\n")
+        while index >= 0:
+            starts.append(index + 1)
+            index = text.find("\n", index + 1)
+        return cls(name, text, included_from, data, starts)
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the file's bytes (computed when asked: hashlib is slow to import)."""
+        import hashlib
+        return hashlib.sha256(self.raw).hexdigest()
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
