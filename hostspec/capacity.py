@@ -14,46 +14,6 @@ import attrs
 from .flow import Network
 from .model import Guest, Spec
 
-_UNITS = (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024))
-
-
-def format_size(value: int) -> str:
-    """A byte count in the largest exact binary unit (`1GiB`, `1536MiB`, `-2GiB`)."""
-    sign, magnitude = ("-", -value) if value < 0 else ("", value)
-    for unit, factor in _UNITS:
-        if magnitude and magnitude % factor == 0:
-            return f"{sign}{magnitude // factor}{unit}"
-    return f"{sign}{magnitude}B"
-
-
-def format_amount(value: int) -> str:
-    """A byte count for capacity figures: `13.5GiB` where that is exact, else `format_size`."""
-    for unit, factor in _UNITS[:2]:
-        scaled = Fraction(value, factor)
-        if abs(value) >= factor and (scaled * 1000).denominator == 1:
-            return f"{float(scaled):g}{unit}"
-    return format_size(value)
-
-
-def format_nodes(nodes) -> str:
-    """`node 0`, `nodes 0-3` or `nodes 0,2`: how messages name a node set."""
-    nodes = sorted(nodes)
-    if len(nodes) == 1:
-        return f"node {nodes[0]}"
-    if nodes == list(range(nodes[0], nodes[-1] + 1)):
-        return f"nodes {nodes[0]}-{nodes[-1]}"
-    return "nodes " + ",".join(str(n) for n in nodes)
-
-
-def format_ratio(ratio: Fraction, *limits: Fraction) -> str:
-    """A ratio with two decimals, or more when two would round onto a limit."""
-    for digits in range(2, 7):
-        text = f"{float(ratio):.{digits}f}"
-        if ratio in limits or Fraction(text) not in limits:
-            break
-    return text.rstrip("0").rstrip(".") if "." in text and digits > 2 else text
-
-
 def spread_pages(count: int, node_count: int) -> list[int]:
     """How the kernel spreads a pool without `node`: round-robin from node 0."""
     return [count // node_count + (1 if node < count % node_count else 0)
@@ -62,7 +22,10 @@ def spread_pages(count: int, node_count: int) -> list[int]:
 
 @attrs.frozen
 class Cell:
-    """One page size on one NUMA node: pages reserved and the guests placed there."""
+    """One page size on one NUMA node: pages reserved and the guests placed there.
+
+    When demand does not fit, `used_by` is the most that can be placed.
+    """
 
     size: int
     node: int
@@ -219,11 +182,12 @@ def hugepage_fit(size: int, reserved: list[int], wanted: list[Demand]) -> SizeFi
     for node, pages in enumerate(reserved):
         net.add(node_vertex[node], sink, pages)
     placed = net.max_flow(source, sink)
+    split = _split(net, keys, groups, node_vertex)
+    cells = _cells(size, reserved, split, wanted)
     if placed == sum(d.pages for d in wanted):
-        split = _split(net, keys, groups, node_vertex)
-        return SizeFit(size, _cells(size, reserved, split, wanted), tuple(wanted), split)
+        return SizeFit(size, cells, tuple(wanted), split)
     shortfalls = _shortfalls(net, keys, groups, node_vertex, reserved, size)
-    return SizeFit(size, _cells(size, reserved, {}, wanted), tuple(wanted), None, shortfalls)
+    return SizeFit(size, cells, tuple(wanted), None, shortfalls)
 
 
 def _split(net: Network, keys, groups, node_vertex) -> dict[int, dict[int, int]]:
@@ -237,7 +201,8 @@ def _split(net: Network, keys, groups, node_vertex) -> dict[int, dict[int, int]]
                 take = min(need, offer[node])
                 if take:
                     share[node], offer[node], need = take, offer[node] - take, need - take
-            split[demand.guest] = share
+            if share:
+                split[demand.guest] = share
     return split
 
 

@@ -5,7 +5,7 @@ from hostspec import schema
 from hostspec.checks import run_checks
 from hostspec.diagnostics import Severity
 from hostspec.index import SpanIndex
-from hostspec.model import GiB, MiB, from_document  # noqa: F401 - re-exported for tests
+from hostspec.model import GiB, MiB, from_document  # noqa: F401 - GiB, MiB for the tests
 
 
 def document(guests=(), **host) -> dict:

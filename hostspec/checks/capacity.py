@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..capacity import Shortfall, format_amount, format_nodes, format_ratio, format_size
+from ..capacity import Shortfall
+from ..units import format_amount, format_nodes, format_ratio, format_size
 from .context import Context, Diagnostics, by_statement, guest_names
 
 HOST = ("host",)
@@ -60,7 +61,7 @@ def _shortfall_hint(ctx: Context, short: Shortfall, guests) -> str:
 
 def ordinary_memory(ctx: Context) -> Diagnostics:
     """Pools, reserve and guest overhead must leave ordinary memory for the guests."""
-    host, capacity = ctx.spec.host, ctx.capacity
+    capacity = ctx.capacity
     if not _budget_known(ctx):
         return
     normal = [g for g in ctx.spec.guests if not g.backing.hugepages]

@@ -1,8 +1,8 @@
 """Checks of each guest: its backing, its memory sizes and its balloon."""
 from __future__ import annotations
 
-from ..capacity import format_nodes, format_size
 from ..model import Guest
+from ..units import format_nodes, format_size
 from .context import Context, Diagnostics, by_statement, guest_names
 from .hugepages import PAGE_SIZES, sizes_text
 

@@ -1,8 +1,8 @@
 """Checks of the `hugepages { }` block: sizes, nodes, duplicates, kernel support, totals."""
 from __future__ import annotations
 
-from ..capacity import format_nodes, format_size
 from ..model import GiB, KiB, MiB, Pool
+from ..units import format_nodes, format_size
 from .context import Context, Diagnostics
 
 PAGE_SIZES = {
