@@ -18,6 +18,7 @@ INSTALLED_PATH = "/" + PATH
 KSM_RUN = {"off": 0, "on": 1, "unmerge": 2}
 KSM = "kernel/mm/ksm/"
 THP = "kernel/mm/transparent_hugepage/"
+KSM_FIELDS = ("run", "pages_to_scan", "sleep_ms", "merge_across_nodes", "use_zero_pages")
 _SAFE_WORD = re.compile(r"[A-Za-z0-9_./+-]+")
 
 PROLOGUE = r"""#
@@ -175,6 +176,11 @@ def script_lines(spec: Spec) -> list[str]:
     return ["require \\\n    " + " \\\n    ".join(unique), *calls]
 
 
+def sets_ksm(spec: Spec) -> bool:
+    """True when the spec sets any KSM value."""
+    return any(getattr(spec.host.ksm, field) is not None for field in KSM_FIELDS)
+
+
 def needs_apply_script(spec: Spec) -> bool:
     """True when the spec sets anything apply-memory writes."""
     return bool(script_lines(spec))
@@ -199,7 +205,6 @@ def _topics(spec: Spec) -> str:
         topics.append("THP")
     if any(not pool.at_boot for pool in host.hugepages.pools):
         topics.append("runtime huge page pools")
-    if any(getattr(host.ksm, f) is not None for f in
-           ("run", "pages_to_scan", "sleep_ms", "merge_across_nodes", "use_zero_pages")):
+    if sets_ksm(spec):
         topics.append("KSM")
     return " and ".join(topics) if len(topics) < 3 else f"{topics[0]}, {topics[1]} and {topics[2]}"

@@ -4,17 +4,16 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic
 from ..model import Spec
 from . import Artifact, Context, header
-from .apply_script import INSTALLED_PATH, needs_apply_script
+from .apply_script import INSTALLED_PATH, needs_apply_script, sets_ksm
 
 PATH = "etc/systemd/system/hostspec-memory.service"
-KSM_FIELDS = ("run", "pages_to_scan", "sleep_ms", "merge_across_nodes", "use_zero_pages")
 
 
 def _ordering(spec: Spec) -> list[str]:
     """[Unit] lines: what runs before this unit, and what it keeps away."""
     ksm = spec.host.ksm
     after = ["systemd-sysctl.service"]  # vm.nr_hugepages from sysctl.d lands first
-    if any(getattr(ksm, field) is not None for field in KSM_FIELDS):
+    if sets_ksm(spec):
         # Debian's ksm.service and ksmtuned write KSM values too: go last.
         after += ["ksm.service", "ksmtuned.service"]
     lines = [f"After={' '.join(after)}",
