@@ -94,7 +94,7 @@ def safe_relative(path: str) -> pathlib.PurePosixPath:
 
 
 def write_trees(out: pathlib.Path, trees: list[HostTree]) -> None:
-    """Stage every host's tree, then swap each in; on any failure nothing changes."""
+    """Stage every host's tree, then swap each in: a failure while staging changes nothing."""
     out.mkdir(parents=True, exist_ok=True)
     targets = [host_dir(out, tree.host) for tree in trees]
     staged: list[pathlib.Path] = []

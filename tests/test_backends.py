@@ -265,3 +265,40 @@ def test_manifest_shape():
                                  "systemd-unit", "libvirt-domain"}
         assert entry["takes_effect"] in {"boot", "module-reload", "runtime", "guest-restart"}
     assert re.fullmatch(r"[\x20-\x7e\n]*", data.decode())
+
+
+HOSTS = st.fixed_dictionaries({}, optional={
+    "cpu": st.sampled_from(["intel", "amd"]),
+    "kvm": st.fixed_dictionaries({}, optional={k: st.booleans() for k in ("ept", "vpid", "nested")}),
+    "thp": st.fixed_dictionaries({}, optional={
+        "enabled": st.sampled_from(["always", "madvise", "never"]),
+        "defrag": st.sampled_from(["always", "defer", "defer+madvise", "madvise", "never"])}),
+    "ksm": st.fixed_dictionaries({}, optional={
+        "run": st.sampled_from(["on", "off", "unmerge"]), "pages-to-scan": st.integers(0, 2 ** 32 - 1),
+        "sleep": st.integers(0, 2 ** 32 - 1), "merge-across-nodes": st.booleans(),
+        "use-zero-pages": st.booleans()}),
+    "swap": st.fixed_dictionaries({}, optional={"swappiness": st.integers(0, 200)}),
+    "overcommit": st.fixed_dictionaries({}, optional={
+        "policy": st.sampled_from(["heuristic", "always", "never"]), "ratio": st.integers(0, 100000)}),
+    "hugepages": st.builds(lambda entries, default: {**pools(*entries), **default},
+                           st.lists(st.tuples(st.sampled_from([2 * MiB, GiB]), st.integers(0, 10 ** 6),
+                                              st.one_of(st.none(), st.just([0]), st.just([1])),
+                                              st.sampled_from(["boot", "runtime"])), max_size=3),
+                           st.sampled_from([{}, {"default-size": 2 * MiB}, {"default-size": GiB}])),
+})
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(HOSTS)
+def test_any_host_gives_the_same_safe_artifacts_twice(host):
+    spec = spec_of(**{"numa-nodes": 2, **host})
+    first, second = build_artifacts(spec, CTX), build_artifacts(spec, CTX)
+    assert first == second
+    artifacts, problems = first
+    assert problems == []
+    for artifact in artifacts:
+        emit.safe_relative(artifact.path)
+        assert artifact.data.decode("ascii").endswith("\n")
+    made = {a.path for a in artifacts}
+    assert (apply_script.PATH in made) == (systemd.PATH in made)
+    assert (cmdline.GRUB_PATH in made) == (cmdline.PLAIN_PATH in made)
