@@ -59,7 +59,7 @@ def _hostile(tmp_path: pathlib.Path) -> dict[str, tuple[str, bytes]]:
         "network-dtd": ("HS0403", (
             '<!DOCTYPE domain SYSTEM "http://127.0.0.1:9/domain.dtd">'
             f"<domain type='kvm'>{DOMAIN_BODY}</domain>").encode()),
-        "undefined-entity": ("HS0403", f"<domain type='kvm'><name>&x;</name></domain>".encode()),
+        "undefined-entity": ("HS0403", b"<domain type='kvm'><name>&x;</name></domain>"),
         "malformed": ("HS0403", b"<domain type='kvm'><name>vm</domain>"),
         "not-xml": ("HS0403", b"\x00\xff\xfe binary"),
         "empty": ("HS0403", b""),
@@ -160,3 +160,18 @@ def test_base_path_is_relative_to_the_spec_not_the_working_directory(tmp_path):
                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "out/hv/etc/hostspec/domains/vm.xml").is_file()
+
+
+def test_the_entity_payload_is_a_real_attack(tmp_path):
+    """Control: a parser that resolves entities does read the secret from this input."""
+    from lxml import etree
+
+    _, data = _hostile(tmp_path)["external-entity"]
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=True, load_dtd=True))
+    assert SECRET in root.findtext("description")
+
+
+def test_a_nul_byte_in_the_base_path_is_a_diagnostic(tmp_path):
+    spec = spec_of([{"name": "vm", "memory": GiB, "base": "base\x00.xml"}])
+    artifacts, problems = domains(spec, context(tmp_path))
+    assert artifacts == [] and [p.code for p in problems] == ["HS0402"]

@@ -175,3 +175,27 @@ def test_libvirt_schema_refuses_stats_period_zero():
               "<stats period='{}'/></memballoon></devices></domain>")
     assert relaxng().validate(etree.fromstring(domain.format(1)).getroottree())
     assert not relaxng().validate(etree.fromstring(domain.format(0)).getroottree())
+
+
+def test_contradictions_point_at_base_and_at_the_guest_setting(tmp_path):
+    """With a real `.mem` file: the diagnostic sits on `base`, a label on what it contradicts."""
+    from hostspec.compiler import compile_file
+
+    (tmp_path / "hv.mem").write_text(
+        "hostspec 1\n\nhost hv {\n    cpu intel\n    memory 64GiB\n}\n\n"
+        "template small {\n    vcpus 4\n}\n\n"
+        "guest vm from small {\n    memory 8GiB\n    base \"vm.xml\"\n}\n")
+    (tmp_path / "vm.xml").write_text(
+        "<domain type='kvm'><name>vm</name><maxMemory slots='2' unit='GiB'>4</maxMemory>"
+        "<vcpu>4</vcpu><os><type arch='x86_64'>hvm</type></os></domain>")
+    compiled = compile_file(str(tmp_path / "hv.mem"))
+    assert compiled.tree is None
+    (problem,) = [d for d in compiled.result.diagnostics if d.code == "HS0407"]
+    assert problem.span.file.position(problem.span.start) == (14, 5)
+    assert [label.span.file.position(label.span.start)[0] for label in problem.labels] == [13]
+    (tmp_path / "vm.xml").write_text(
+        "<domain type='kvm'><name>vm</name><vcpu>2</vcpu>"
+        "<os><type arch='x86_64'>hvm</type></os></domain>")
+    compiled = compile_file(str(tmp_path / "hv.mem"))
+    (problem,) = [d for d in compiled.result.diagnostics if d.code == "HS0407"]
+    assert "2 vcpus, but the guest sets 4" in problem.message  # a template's `vcpus` counts too

@@ -41,7 +41,8 @@ def load_base(guest: Guest, ctx) -> tuple[Optional[etree._Element], list[Diagnos
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in a JSON document's path
         reason = shown(getattr(exc, "strerror", None) or str(exc))
         return None, [diag("HS0402", f"cannot read `base` file `{file_name}`: {reason}", span,
-                           hint="check the path (relative to the spec's directory) and its permissions")]
+                           hint="check the path (relative to the spec's directory) "
+                                "and its permissions")]
     root, problem = _parse(data, file_name, span)
     if problem is not None:
         return None, [problem]
@@ -68,7 +69,8 @@ def _read_limited(path: pathlib.Path) -> bytes:
     return data
 
 
-def _parse(data: bytes, file_name: str, span) -> tuple[Optional[etree._Element], Optional[Diagnostic]]:
+def _parse(data: bytes, file_name: str, span) -> tuple[Optional[etree._Element],
+                                                       Optional[Diagnostic]]:
     """Parse without entities, DTDs or network; refuse any DOCTYPE."""
     try:
         root = etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))
@@ -98,7 +100,8 @@ def _not_the_domain(root, guest: Guest, file_name: str, span) -> Optional[Diagno
     found = (names[0].text or "").strip()
     if found != guest.name:
         return diag("HS0405", f"`base` domain is named `{shown(found)}`, not `{guest.name}`", span,
-                    hint="name the guest like the base domain, or point `base` at that guest's domain")
+                    hint="name the guest like the base domain, or point `base` at that "
+                         "guest's domain")
     return None
 
 
@@ -181,14 +184,15 @@ def _shared_access(root, guest: Guest):
         return None
     return ("`base` domain shares guest memory (`memAccess`/`access mode='shared'`), "
             "which needs hugepage, file or memfd backing", "backing",
-            "back the guest with `hugepages`, or add `<source type='memfd'/>` to the base's `<memoryBacking>`")
+            "back the guest with `hugepages`, or add `<source type='memfd'/>` to the base's "
+            "`<memoryBacking>`")
 
 
 def _anonymous_hugepages(root, guest: Guest):
     source = root.find("memoryBacking/source")
     if guest.backing.hugepages and source is not None and source.get("type") == "anonymous":
-        return ("`base` `<memoryBacking>` has `<source type='anonymous'/>`, which cannot hold huge pages",
-                "backing", "remove the `<source>` element, or use `type='memfd'`")
+        return ("`base` `<memoryBacking>` has `<source type='anonymous'/>`, which cannot hold "
+                "huge pages", "backing", "remove the `<source>` element, or use `type='memfd'`")
     return None
 
 
@@ -211,8 +215,8 @@ def _vcpus(root, guest: Guest, ctx):
     element = root.find("vcpu")
     count = (element.text or "").strip() if element is not None else "1"
     if count != str(guest.vcpus):
-        return (f"`base` domain has {shown(count)} vcpus, but the guest sets {guest.vcpus}", "vcpus",
-                "make them agree, or drop `vcpus` from the guest to keep the base's count")
+        return (f"`base` domain has {shown(count)} vcpus, but the guest sets {guest.vcpus}",
+                "vcpus", "make them agree, or drop `vcpus` from the guest to keep the base's count")
     return None
 
 

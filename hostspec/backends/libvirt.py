@@ -32,7 +32,8 @@ _DOMAIN_ORDER = (
     "bootloader", "bootloader_args", "os", "idmap", "features", "cpu", "clock", "on_poweroff",
     "on_reboot", "on_crash", "on_lockfailure", "pm", "perf", "devices", "seclabel", "keywrap",
     "launchSecurity")
-_BACKING_ORDER = ("hugepages", "nosharepages", "locked", "source", "access", "allocation", "discard")
+_BACKING_ORDER = ("hugepages", "nosharepages", "locked", "source", "access", "allocation",
+                  "discard")
 _MEMTUNE_ORDER = ("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")
 _NUMATUNE_ORDER = ("memory", "memnode")
 _DEVICE_ORDER = (
@@ -150,7 +151,8 @@ def _merge_backing(root: etree._Element, spec: Spec, guest: Guest) -> None:
     if guest.backing.hugepages:
         hugepages = etree.Element("hugepages")
         page = spec.page_size(guest)
-        if page is not None:  # None: checks already reported it; libvirt's <hugepages/> is the default size
+        # No size: the checks report that (HS0313); libvirt's bare <hugepages/> means its default.
+        if page is not None:
             etree.SubElement(hugepages, "page", size=str(page // 1024), unit="KiB")
         _put(backing, hugepages, _BACKING_ORDER)
     if not guest.share_pages:
@@ -190,7 +192,7 @@ def _balloon(guest: Guest, old: Optional[etree._Element]) -> etree._Element:
 
 
 def _kib_element(tag: str, size: int, old: Optional[etree._Element]) -> etree._Element:
-    """`<tag unit='KiB'>` with a size rounded up to KiB, keeping the old element's other attributes."""
+    """`<tag unit='KiB'>`, rounded up to KiB, with the old element's other attributes."""
     element = etree.Element(tag)
     if old is not None:
         for name, value in old.attrib.items():
@@ -232,7 +234,8 @@ def _put(parent: etree._Element, element: etree._Element, order: tuple[str, ...]
     parent.insert(at, element)
 
 
-def _attach_or_drop(parent: etree._Element, element: etree._Element, order: tuple[str, ...]) -> None:
+def _attach_or_drop(parent: etree._Element, element: etree._Element,
+                    order: tuple[str, ...]) -> None:
     """A container stays only while it holds something."""
     if len(element) == 0:
         if element.getparent() is parent:

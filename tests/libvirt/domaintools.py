@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import pathlib
+import re
 import shutil
 import subprocess
 from typing import Optional
@@ -82,6 +83,24 @@ def define_and_dump(path: pathlib.Path, name: str) -> etree._Element:
         f"virsh define rejects {path}:\n{run.stderr}\n{path.read_text()}"
     assert run.returncode == 0, run.stderr
     return etree.fromstring(run.stdout[run.stdout.index("<domain"):].encode())
+
+
+def define_and_dump_all(domains: dict[str, bytes],
+                        tmp_path: pathlib.Path) -> dict[str, etree._Element]:
+    """Schema-check, define and read back many domains in one virsh process (name -> stored)."""
+    commands = []
+    for name, data in domains.items():
+        assert_schema_valid(data)
+        path = tmp_path / f"{name}.xml"
+        path.write_bytes(data)
+        commands.append(f"define --validate '{path}'; dumpxml --inactive '{name}'")
+    run = subprocess.run([virsh(), "-c", "test:///default", "; ".join(commands)],
+                         capture_output=True, text=True, timeout=120)
+    for name in domains:
+        assert f"Domain '{name}' defined from" in run.stdout, f"virsh rejects {name}: {run.stderr}"
+    stored = [etree.fromstring(block.encode())
+              for block in re.findall(r"^<domain.*?^</domain>$", run.stdout, re.M | re.S)]
+    return {root.findtext("name"): root for root in stored}
 
 
 def check_with_libvirt(data: bytes, name: str, tmp_path: pathlib.Path) -> etree._Element:
