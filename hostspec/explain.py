@@ -18,6 +18,7 @@ import attrs
 from . import __version__
 from .capacity import Capacity, analyse
 from .checks.context import guest_names
+from .diagnostics import has_errors, sort_diagnostics
 from .explain_data import explain_json, most_disruptive
 from .explain_words import posture_lines
 from .model import Guest, Spec
@@ -114,7 +115,9 @@ def _artifacts(result) -> list | str:
                   source_sha256=result.source.digest if result.source is not None else "",
                   version=__version__, base_dir=result.base_dir, index=result.index)
     artifacts, problems = build_artifacts(result.spec, ctx)
-    result.diagnostics = sorted(result.diagnostics + problems, key=lambda d: d.sort_key())
+    result.diagnostics = sort_diagnostics(result.diagnostics + problems)
+    if has_errors(problems):
+        return "the artifacts have errors, so nothing was compiled"
     return artifacts
 
 
@@ -214,8 +217,10 @@ def _artifact_section(artifacts: list) -> Section:
     rows = tuple((a.path, a.takes_effect, a.summary) for a in artifacts)
     worst = most_disruptive(artifacts)
     after = (f"Most disruptive step ({worst}): {EFFECT_WORDS[worst]}",) if worst else ()
+    if not artifacts:
+        return Section("Artifacts", lines=("nothing to write",))
     return Section("Artifacts", tables=(Table(("path", "takes effect", "what it changes"), rows),),
-                   after=after, lines=() if artifacts else ("nothing to write",))
+                   after=after)
 
 
 def to_text(sections: list[Section]) -> str:

@@ -144,3 +144,12 @@ def test_other_commands_keep_their_own_format_choices(capsys):
 def test_unreadable_file_is_an_error(tmp_path, capsys):
     status, out, err = explain(capsys, tmp_path / "absent.mem")
     assert status == 1 and out == "" and "HS0902" in err
+
+
+def test_backend_errors_fail_and_hide_the_artifacts(tmp_path, capsys):
+    spec = tmp_path / "locked.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intel; memory 64GiB; guest-overhead 0KiB }\n"
+                    "guest db { memory 8GiB; locked on; balloon none }\n")
+    status, out, err = explain(capsys, spec)
+    assert status == 1 and "HS0407" in err
+    assert "not shown: the artifacts have errors" in out
