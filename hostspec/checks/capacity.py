@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..capacity import Shortfall
+from ..capacity import Shortfall, spread_pages
 from ..units import format_amount, format_nodes, format_ratio, format_size
 from .context import Context, Diagnostics, by_statement, guest_names
 
@@ -43,11 +43,27 @@ def _shortfall(ctx: Context, short: Shortfall):
     spans = by_statement((ctx.at(g.backing.path), g) for g in guests)
     labels = [ctx.label(group[0].backing.path, "also draws on these pages")
               for _, group in spans[1:MAX_GUEST_LABELS]]
-    labels += [ctx.label(pool.path, "reserves pages there")
-               for pool in ctx.spec.host.hugepages.pools
-               if pool.size == short.size and (pool.nodes is None or set(pool.nodes) & set(short.nodes))]
+    labels += [ctx.label(pool.path, f"reserves {_pages(pages)} on {nodes}")
+               for pool, pages in _pools_on(ctx, short) if pages]
     return ctx.diag("HS0301", message, spans[0][0], hint=_shortfall_hint(ctx, short, guests),
                     labels=labels)
+
+
+def _pages(count: int) -> str:
+    return f"{count} page{'s' if count != 1 else ''}"
+
+
+def _pools_on(ctx: Context, short: Shortfall):
+    """Each pool of the short size with the pages it puts on the short node set."""
+    count = ctx.spec.host.numa_nodes
+    for pool in ctx.spec.host.hugepages.pools:
+        if pool.size != short.size:
+            continue
+        if pool.nodes is None:
+            spread = spread_pages(pool.count, count)
+            yield pool, sum(spread[n] for n in short.nodes)
+        else:
+            yield pool, pool.count * len(set(pool.nodes) & set(short.nodes))
 
 
 def _shortfall_hint(ctx: Context, short: Shortfall, guests) -> str:
