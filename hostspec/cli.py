@@ -98,6 +98,8 @@ def report(args, results) -> int:
     if text:
         stream = sys.stdout if args.format != "text" else sys.stderr
         stream.write(text)
+    if any(d.code == "HS0902" for d in diagnostics):
+        return EXIT_USAGE  # unreadable input is a usage problem, not a spec error
     failed = any(result.failed(args.strict) for result in results)
     return EXIT_ERRORS if failed else EXIT_OK
 

@@ -30,6 +30,8 @@ ELSEWHERE = {
     "HS0228": "test_error_corpus.py::test_generated_HS0228_too_many_guests",
     "HS0901": "test_error_corpus.py::test_generated_HS0901_source_too_large",
     "HS0902": "test_error_corpus.py::test_generated_HS0902_unreadable",
+    "HS0401": "test_backends.py::test_unsafe_argument_is_hs0401_and_writes_nothing",
+    "HS0408": "test_compile.py::test_two_files_naming_one_host_is_hs0408_and_writes_nothing",
 }
 
 

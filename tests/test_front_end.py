@@ -142,9 +142,9 @@ def test_usage_error_exits_2():
     assert run.stderr.count("\n") == 1
 
 
-def test_unreadable_file_exits_1_with_a_diagnostic(tmp_path):
+def test_unreadable_file_exits_2_with_a_diagnostic(tmp_path):
     run = hostspec("check", str(tmp_path / "missing.mem"))
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "HS0902" in run.stderr
 
 
