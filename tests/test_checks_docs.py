@@ -36,7 +36,9 @@ SEMANTIC = sorted(code for code in CODES if code.startswith("HS03"))
 
 @pytest.mark.parametrize("code", SEMANTIC)
 def test_semantic_example_fails_and_its_fix_passes(code, tmp_path):
-    blocks = re.findall(r"```mem\n(.*?)```", sections()[code], re.S)
+    body = sections()[code]
+    blocks = re.findall(r"^```mem-(?:fails|note)\n(.*?)^```", body, re.S | re.M)
+    blocks += re.findall(r"^```mem\n(.*?)^```", body, re.S | re.M)
     assert len(blocks) == 2, "a failing example and its fix"
     reported = []
     for i, block in enumerate(blocks):
