@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
+import attrs
+
 from . import __version__
 from .codes import CODES
 from .diagnostics import Diagnostic, Severity
@@ -30,7 +32,20 @@ def _summary(diagnostics: Sequence[Diagnostic]) -> str:
     return f"{', '.join(parts)} reported\n"
 
 
+def printable(text: str) -> str:
+    """Text safe for a terminal: control characters become visible escapes."""
+    return "".join(ch if ch.isprintable() or ch in "\t\n" else ch.encode("unicode_escape").decode()
+                   for ch in text)
+
+
+def _line_for_terminal(text: str) -> str:
+    """A source line with control characters shown as U+FFFD, one column each."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
+
+
 def to_text(diag: Diagnostic, color: bool = False) -> str:
+    diag = attrs.evolve(diag, message=printable(diag.message),
+                        hint=printable(diag.hint) if diag.hint else diag.hint)
     paint = (lambda code, text: f"{code}{text}{_RESET}") if color else (lambda code, text: text)
     head = paint(_COLORS[diag.severity], f"{diag.severity}[{diag.code}]") + paint(_BOLD, f": {diag.message}")
     if diag.span is None:
@@ -52,7 +67,7 @@ def _location(span: Span) -> str:
 
 def _snippet(span: Span, label: str, paint, color: str, arrow: str = "-->") -> list[str]:
     line_no = span.line
-    text = span.file.line_text(line_no)
+    text = _line_for_terminal(span.file.line_text(line_no))
     width = len(str(line_no))
     gutter = " " * width
     start = span.column - 1

@@ -164,3 +164,12 @@ def test_sarif_has_rules_and_regions(tmp_path):
     assert run["tool"]["driver"]["rules"][0]["id"] == "HS0202"
     region = run["results"][0]["locations"][0]["physicalLocation"]["region"]
     assert (region["startLine"], region["startColumn"]) == (2, 14)
+
+
+def test_control_characters_never_reach_the_terminal_raw(tmp_path):
+    spec = tmp_path / "h.json"
+    spec.write_text('{"hostspec": 1, "host": {"name": "a\\u001b[31mb", "cpu": "intel", "memory": 1024}}')
+    run = hostspec("check", str(spec))
+    assert run.returncode == 1 and "HS0213" in run.stderr
+    assert "\x1b" not in run.stderr
+    assert "a\\x1b[31mb" in run.stderr
