@@ -14,6 +14,9 @@ import attrs
 from .flow import Network
 from .model import Guest, Spec
 
+SOURCE, SINK, FIRST_GROUP = 0, 1, 2
+
+
 def spread_pages(count: int, node_count: int) -> list[int]:
     """How the kernel spreads a pool without `node`: round-robin from node 0."""
     return [count // node_count + (1 if node < count % node_count else 0)
@@ -172,29 +175,33 @@ def hugepage_fit(size: int, reserved: list[int], wanted: list[Demand]) -> SizeFi
     for demand in wanted:
         groups.setdefault(demand.nodes, []).append(demand)
     keys = list(groups)
-    net = Network(2 + len(keys) + len(reserved))
-    source, sink = 0, 1
-    node_vertex = {node: 2 + len(keys) + node for node in range(len(reserved))}
-    for g, key in enumerate(keys):
-        net.add(source, 2 + g, sum(d.pages for d in groups[key]))
-        for node in key:
-            net.add(2 + g, node_vertex[node], None)
-    for node, pages in enumerate(reserved):
-        net.add(node_vertex[node], sink, pages)
-    placed = net.max_flow(source, sink)
+    node_vertex = {node: FIRST_GROUP + len(keys) + node for node in range(len(reserved))}
+    net = _network(keys, groups, reserved, node_vertex)
+    placed = net.max_flow(SOURCE, SINK)
     split = _split(net, keys, groups, node_vertex)
     cells = _cells(size, reserved, split, wanted)
     if placed == sum(d.pages for d in wanted):
         return SizeFit(size, cells, tuple(wanted), split)
-    shortfalls = _shortfalls(net, keys, groups, node_vertex, reserved, size)
+    shortfalls = _shortfalls(net, keys, groups, reserved, size)
     return SizeFit(size, cells, tuple(wanted), None, shortfalls)
+
+
+def _network(keys, groups, reserved: list[int], node_vertex) -> Network:
+    net = Network(FIRST_GROUP + len(keys) + len(reserved))
+    for g, key in enumerate(keys):
+        net.add(SOURCE, FIRST_GROUP + g, sum(d.pages for d in groups[key]))
+        for node in key:
+            net.add(FIRST_GROUP + g, node_vertex[node], None)
+    for node, pages in enumerate(reserved):
+        net.add(node_vertex[node], SINK, pages)
+    return net
 
 
 def _split(net: Network, keys, groups, node_vertex) -> dict[int, dict[int, int]]:
     """Hand each group's flow per node to its guests, in document order."""
     split: dict[int, dict[int, int]] = {}
     for g, key in enumerate(keys):
-        offer = {node: net.flow(2 + g, node_vertex[node]) for node in key}
+        offer = {node: net.flow(FIRST_GROUP + g, node_vertex[node]) for node in key}
         for demand in groups[key]:
             need, share = demand.pages, {}
             for node in key:
@@ -215,15 +222,15 @@ def _cells(size: int, reserved: list[int], split, wanted) -> tuple[Cell, ...]:
     return tuple(Cell(size, node, pages, tuple(used[node])) for node, pages in enumerate(reserved))
 
 
-def _shortfalls(net: Network, keys, groups, node_vertex, reserved, size) -> tuple[Shortfall, ...]:
+def _shortfalls(net: Network, keys, groups, reserved, size) -> tuple[Shortfall, ...]:
     """The min cut, split into independent node sets, each short on its own.
 
     Groups still reachable from the source after the max flow are confined to
     the reachable nodes, and those nodes are full: the deficit of each
     connected piece is exactly the demand it cannot place.
     """
-    reach = net.reachable(0)
-    short_groups = [g for g in range(len(keys)) if (2 + g) in reach]
+    reach = net.reachable(SOURCE)
+    short_groups = [g for g in range(len(keys)) if FIRST_GROUP + g in reach]
     pieces = _connected(short_groups, keys)
     made = []
     for piece in pieces:
