@@ -64,7 +64,7 @@ def test_current_memory_below_memory_needs_a_balloon():
     assert codes([guest("a", 4 * GiB, current_memory=4 * GiB, balloon={"model": "none"})]) == []
     assert messages("HS0315", [guest("a", 4 * GiB, current_memory=2 * GiB,
                                      balloon={"model": "none"})]) == [
-        "guest `a` starts with 2GiB of 4GiB, but has `balloon none` to hold the rest"]
+        "guest `a` starts with 2GiB of 4GiB, but `balloon none` leaves nothing to hold the rest"]
 
 
 # HS0316: balloons that return nothing
@@ -95,3 +95,17 @@ def test_guests_of_one_range_are_named_together():
     many = [guest(f"web-{i:02d}", share_pages=False) for i in range(1, 21)]
     assert messages("HS0317", many, ksm={"run": "off"}) == [
         "`share-pages off` on guests `web-01`..`web-20` has no effect with `ksm run off`"]
+
+
+def test_guests_of_one_template_share_one_error(tmp_path):
+    import hostspec
+    spec = tmp_path / "fleet.mem"
+    spec.write_text("hostspec 1\n"
+                    "host h { cpu intel; memory 512GiB; hugepages { pool 1GiB count 200 } }\n"
+                    "template big { memory 3073MiB; backing hugepages 1GiB; balloon none }\n"
+                    "guest db-{01..40} from big { }\n"
+                    "guest odd from big { memory 5GiB }\n")
+    found = [(d.code, d.span.line, d.message) for d in hostspec.check(str(spec)).diagnostics]
+    # `odd` overrides `memory` with a whole number of pages: not named.
+    assert found == [("HS0312", 3, "guests `db-01`..`db-40` have `memory 3073MiB`, not a whole "
+                                   "number of 1GiB pages")]

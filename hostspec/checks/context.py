@@ -57,16 +57,22 @@ def _where(span: Optional[Span]):
     return None if span is None else (span.file.name, span.start, span.end)
 
 
-def by_statement(pairs: Iterable[tuple[Optional[Span], T]]) -> list[tuple[Optional[Span], list[T]]]:
-    """Group items by the statement they come from, in first-seen order.
+def by_statement(pairs: Iterable[tuple[Optional[Span], T]], detail=lambda item: None
+                 ) -> list[tuple[Optional[Span], list[T]]]:
+    """Group items by the statement they come from (and `detail`), in first-seen order.
 
     Guests made from one template or range share a statement; one diagnostic
     for all of them reads better than two thousand.
     """
     groups: dict = {}
     for span, item in pairs:
-        groups.setdefault(_where(span), (span, []))[1].append(item)
+        groups.setdefault((_where(span), detail(item)), (span, []))[1].append(item)
     return list(groups.values())
+
+
+def verb(names: list, singular: str, plural: str) -> str:
+    """The verb that agrees with a list of guest names."""
+    return singular if len(names) == 1 else plural
 
 
 def guest_names(names: list[str]) -> str:
