@@ -156,3 +156,11 @@ def test_only_unlocked_guests_offer_reclaim_paths():
     guests[1] = guest("web", 8 * GiB, locked=True, balloon={"model": "none"})
     assert codes(guests, memory=16 * GiB, swap={"size": GiB},
                  overcommit={"max-ratio": 1.5}) == ["HS0318"]
+
+
+def test_max_ratio_below_one_keeps_headroom():
+    # 12GiB of guests on 13.5GiB: 0.89
+    assert codes(_two(6 * GiB), memory=16 * GiB, overcommit={"max-ratio": 0.9}) == []
+    assert messages("HS0319", _two(6 * GiB), memory=16 * GiB, overcommit={"max-ratio": 0.8}) == [
+        "ordinary memory is committed 0.89x (12GiB of guest memory on 13.5GiB), above "
+        "`max-ratio 0.8`"]

@@ -108,9 +108,14 @@ def _budget_text(ctx: Context) -> str:
 
 
 def overcommit(ctx: Context) -> Diagnostics:
-    """Overcommitted ordinary memory needs a reclaim path and must stay within `max-ratio`."""
+    """Overcommitted ordinary memory needs a reclaim path; every ratio stays within `max-ratio`.
+
+    A `max-ratio` below 1.0 is a headroom the spec asks for, and is enforced too.
+    """
     capacity = ctx.capacity
-    if not _budget_known(ctx) or capacity.ratio is None or capacity.ratio <= 1:
+    if not _budget_known(ctx) or capacity.ratio is None:
+        return
+    if capacity.ratio <= 1 and capacity.ratio <= capacity.max_fraction:
         return
     locked = [g for g in ctx.spec.guests if g.locked and not g.backing.hugepages]
     if capacity.locked_demand > capacity.ordinary:
@@ -131,11 +136,12 @@ def _overcommit_ratio(ctx: Context) -> Diagnostics:
     capacity, limit = ctx.capacity, ctx.capacity.max_fraction
     ratio = capacity.ratio
     shown = format_ratio(ratio, Fraction(1), limit)
-    state = (f"ordinary memory is overcommitted {shown}x "
+    verb = "overcommitted" if ratio > 1 else "committed"
+    state = (f"ordinary memory is {verb} {shown}x "
              f"({format_amount(capacity.normal_demand)} of guest memory on "
              f"{format_amount(capacity.ordinary)})")
     limit_text = f"`max-ratio {capacity.max_ratio!r}`"
-    if not capacity.reclaim:
+    if ratio > 1 and not capacity.reclaim:
         yield ctx.diag("HS0318", f"{state} with no reclaim path", ctx.at(HOST + ("memory",)),
                        hint="set `ksm run on`, give the guests a virtio balloon, count swap "
                             "with `swap { size ... }`, or lower guest memory")
