@@ -82,7 +82,7 @@ _TABLE = [
     ("HS0316", "balloon-ineffective", W, "a balloon on a hugepage-backed or locked guest returns nothing useful"),
     ("HS0317", "share-pages-without-ksm", W, "`share-pages off` while KSM does not run has no effect"),
     ("HS0318", "overcommit-without-reclaim", E, "ordinary memory is overcommitted with no way to reclaim it"),
-    ("HS0319", "overcommit-above-max-ratio", E, "ordinary memory is overcommitted beyond `max-ratio`"),
+    ("HS0319", "overcommit-above-max-ratio", E, "the overcommit ratio of ordinary memory is above `max-ratio`"),
     ("HS0320", "overcommit-ratio-ignored", W, "`ratio` only matters with `policy never`"),
     ("HS0321", "gigantic-pool-at-runtime", W, "1GiB pages reserved at runtime are rarely found contiguous"),
     ("HS0322", "overcommit-summary", N, "ordinary memory is overcommitted within the limits"),
