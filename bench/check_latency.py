@@ -11,38 +11,29 @@ from __future__ import annotations
 
 import os
 import pathlib
-import statistics
-import subprocess
 import sys
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from _common import HOSTSPEC, PYTHON, ROOT, Verdicts, interleaved, milliseconds, wall  # noqa: E402
+
 TARGET = 1.3
 EXAMPLE = ROOT / "examples" / "amd-ksm-fleet.mem"
-BASELINE = [sys.executable, "-c", "import lark, attrs, jsonschema"]
-SUBJECT = [sys.executable, "-m", "hostspec", "check", "-q", str(EXAMPLE)]
+BASELINE = [PYTHON, "-c", "import lark, attrs, jsonschema"]
+SUBJECT = [*HOSTSPEC, "check", "-q", str(EXAMPLE)]
 
 
-def wall(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return time.perf_counter() - start
-
-
-def main(runs: int) -> int:
-    wall(SUBJECT), wall(BASELINE)  # warm caches (the compiled grammar, the page cache)
-    subject, baseline = [], []
-    for _ in range(runs):
-        subject.append(wall(SUBJECT))
-        baseline.append(wall(BASELINE))
-    ratio = statistics.median(subject) / statistics.median(baseline)
-    print(f"cores: {os.cpu_count()}  runs: {runs}")
-    print(f"hostspec check {EXAMPLE.name}: median {statistics.median(subject) * 1000:.1f} ms")
-    print(f"import lark, attrs, jsonschema: median {statistics.median(baseline) * 1000:.1f} ms")
-    verdict = "pass" if ratio <= TARGET else "FAIL"
-    print(f"check-latency ratio {ratio:.2f} (target <= {TARGET}): {verdict}")
-    return 0 if ratio <= TARGET else 1
+def main(runs: int, verdicts: Verdicts | None = None) -> int:
+    """Measure, print the verdict, and return 0 when the target is met."""
+    verdicts = verdicts if verdicts is not None else Verdicts()
+    medians = interleaved({"subject": lambda: wall(SUBJECT),
+                           "baseline": lambda: wall(BASELINE)}, runs)
+    print(f"check latency (cores: {os.cpu_count()}, runs: {runs})")
+    print(f"  hostspec check {EXAMPLE.name}: median {milliseconds(medians['subject'])}")
+    print(f"  import lark, attrs, jsonschema: median {milliseconds(medians['baseline'])}")
+    ok = verdicts.at_most("check latency / import baseline",
+                          medians["subject"] / medians["baseline"], TARGET)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
