@@ -23,6 +23,12 @@ EXTERNAL_COMMANDS = {
                 "hostspec compile examples/lab.mem --out out/"),
     "explain": ("hostspec.explain", "summarise a host for a reviewer",
                 "hostspec explain examples/lab.mem --format markdown"),
+    "fmt": ("hostspec.fmt", "rewrite specs in canonical form, comments kept",
+            "hostspec fmt --check examples/*.mem"),
+    "audit": ("hostspec.audit", "compare a live host with its spec",
+              "hostspec audit examples/lab.mem --root /"),
+    "plan": ("hostspec.plan", "what changes between two versions of a spec, and what it needs",
+             "hostspec plan old/hv-07.mem hv-07.mem"),
 }
 
 
