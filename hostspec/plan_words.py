@@ -1,0 +1,148 @@
+"""What changed in one artifact, in words, derived from the two models.
+
+`hostspec plan` compares artifacts byte for byte to decide *that* something
+changed; this module says *what*, from the values each backend writes (so the
+words agree with the artifacts), not from a diff of shell or XML.
+"""
+from __future__ import annotations
+
+import pathlib
+from typing import Callable, Optional
+
+from .audit_items import cmdline_terms, sysfs_name, sysfs_values
+from .backends import Artifact
+from .backends.modprobe import MODULE_KEYS
+from .backends.sysctl import settings
+from .explain import backing_words
+from .model import Guest, Spec
+from .units import format_size
+
+Words = Callable[[Spec, Spec, Optional[Artifact], Optional[Artifact]], list[str]]
+
+
+def value_changes(old: dict, new: dict, kept: str) -> list[str]:
+    """`key old -> new` for every key whose value differs; `kept` says what a dropped key keeps."""
+    words = []
+    for key in dict.fromkeys([*old, *new]):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if before is None:
+            words.append(f"`{key}` set to {after}")
+        elif after is None:
+            words.append(f"`{key}` no longer set (was {before}; {kept})")
+        else:
+            words.append(f"`{key}` {before} -> {after}")
+    return words
+
+
+def _switch(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def module_options(spec: Spec) -> dict[str, str]:
+    """`kvm_intel ept` -> on/off for every kvm key the spec sets."""
+    if spec.host.arch != "x86_64":
+        return {}
+    module, keys = MODULE_KEYS[spec.host.cpu]
+    kvm = spec.host.kvm
+    return {f"{module} {key}": _switch(getattr(kvm, key))
+            for key in keys if getattr(kvm, key) is not None}
+
+
+def _modprobe(old: Spec, new: Spec, *_) -> list[str]:
+    return value_changes(module_options(old), module_options(new),
+                         "the kernel default returns when the module is next loaded")
+
+
+def _term_key(term: str) -> str:
+    """What a term sets: `hugepagesz=1G` for a pool, else the parameter name."""
+    first = term.split(" ")[0]
+    return first if first.startswith("hugepagesz=") else first.split("=")[0]
+
+
+def _cmdline(old: Spec, new: Spec, *_) -> list[str]:
+    before = {_term_key(term): term for term in cmdline_terms(old)}
+    after = {_term_key(term): term for term in cmdline_terms(new)}
+    words = []
+    for key in dict.fromkeys([*before, *after]):
+        was, now = before.get(key), after.get(key)
+        if was is None:
+            words.append(f"adds `{now}`")
+        elif now is None:
+            words.append(f"removes `{was}`")
+        elif was != now:
+            words.append(f"`{was}` -> `{now}`")
+    return words or ["the same arguments, in a new order"]
+
+
+def _sysctl(old: Spec, new: Spec, *_) -> list[str]:
+    return value_changes(dict(settings(old)), dict(settings(new)),
+                         "the running host keeps it until reboot")
+
+
+def _named_sysfs_values(spec: Spec) -> dict[str, str]:
+    return {sysfs_name(path): value for path, value in sysfs_values(spec).items()}
+
+
+def _apply_memory(old: Spec, new: Spec, *_) -> list[str]:
+    return value_changes(_named_sysfs_values(old), _named_sysfs_values(new),
+                         "the running host keeps it until reboot")
+
+
+def _text_lines(artifact: Optional[Artifact]) -> list[str]:
+    if artifact is None:
+        return []
+    lines = artifact.data.decode("utf-8", "replace").splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _unit(old: Spec, new: Spec, old_art: Optional[Artifact], new_art: Optional[Artifact]):
+    before, after = _text_lines(old_art), _text_lines(new_art)
+    words = [f"adds `{line}`" for line in after if line not in before]
+    words += [f"removes `{line}`" for line in before if line not in after]
+    return words
+
+
+def guest_settings(spec: Spec, guest: Guest) -> dict[str, str]:
+    """The guest's memory settings, as `explain` words them."""
+    balloon = guest.balloon
+    options = [f"{name} {_switch(value)}" for name, value in
+               (("autodeflate", balloon.autodeflate),
+                ("free-page-reporting", balloon.free_page_reporting)) if value is not None]
+    if balloon.stats_period_s is not None:
+        options.append(f"stats-period {balloon.stats_period_s}s")
+    return {
+        "memory": format_size(guest.memory), "current-memory": format_size(guest.current_memory),
+        "vcpus": str(guest.vcpus), "backing": backing_words(spec, guest),
+        "share-pages": _switch(guest.share_pages), "locked": _switch(guest.locked),
+        "balloon": " ".join([balloon.model, *options]), "base": guest.base or "none",
+    }
+
+
+def _find_guest(spec: Spec, name: str) -> Optional[Guest]:
+    return next((guest for guest in spec.guests if guest.name == name), None)
+
+
+def _domain(old: Spec, new: Spec, old_art: Optional[Artifact], new_art: Optional[Artifact]):
+    name = pathlib.PurePosixPath((new_art or old_art).path).stem
+    before, after = _find_guest(old, name), _find_guest(new, name)
+    if before is None or after is None:
+        return [f"guest `{name}` {'added' if before is None else 'removed'}"]
+    words = value_changes(guest_settings(old, before), guest_settings(new, after), "")
+    return [f"guest `{name}`: " + ", ".join(words)] if words else [
+        f"guest `{name}`: the domain XML changes (its base file, or a host setting it uses)"]
+
+
+WORDS: dict[str, Words] = {
+    "modprobe": _modprobe, "grub": _cmdline, "kernel-cmdline": _cmdline, "sysctl": _sysctl,
+    "apply-script": _apply_memory, "systemd-unit": _unit, "libvirt-domain": _domain,
+}
+
+
+def change_words(old: Spec, new: Spec, old_art: Optional[Artifact],
+                 new_art: Optional[Artifact]) -> list[str]:
+    """What changed in one artifact (either side may be absent), in a few phrases."""
+    kind = (new_art or old_art).kind
+    words = WORDS[kind](old, new, old_art, new_art) if kind in WORDS else []
+    return words or ["the file's content changes"]

@@ -1,0 +1,191 @@
+"""`hostspec plan OLD NEW`: each pair of specs changes one thing and needs one kind of step."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hostspec import cli
+
+BASE = """hostspec 1
+# the deployed version
+host hv-01 {
+    cpu intel
+    memory 64GiB
+    numa-nodes 2
+    kvm { ept on; vpid on }
+    hugepages {
+        pool 2MiB count 2048 node 0,1
+    }
+    thp { defrag madvise }
+    ksm { run on }
+    swap { swappiness 10 }
+}
+guest db-01 { memory 4GiB; backing hugepages 2MiB node 0; balloon none }
+guest web-{01..02} { memory 8GiB }
+guest web-03 { memory 8GiB }
+"""
+
+
+def plan(capsys, tmp_path, new_text: str, old_text: str = BASE, *options):
+    (tmp_path / "old").mkdir(exist_ok=True)
+    (tmp_path / "new").mkdir(exist_ok=True)
+    old, new = tmp_path / "old" / "hv-01.mem", tmp_path / "new" / "hv-01.mem"
+    old.write_text(old_text)
+    new.write_text(new_text)
+    status = cli.main(["plan", str(old), str(new), *options])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def plan_json(capsys, tmp_path, new_text: str, old_text: str = BASE) -> dict:
+    status, out, err = plan(capsys, tmp_path, new_text, old_text, "--format", "json")
+    assert status == 0, err
+    return json.loads(out)
+
+
+def changes(report: dict) -> dict[str, tuple[str, str, list[str]]]:
+    return {a["path"]: (a["change"], a["takes_effect"], a["details"]) for a in report["artifacts"]}
+
+
+def test_only_swappiness_changed_applies_at_runtime(capsys, tmp_path):
+    report = plan_json(capsys, tmp_path, BASE.replace("swappiness 10", "swappiness 30"))
+    assert changes(report) == {"etc/sysctl.d/90-hostspec.conf":
+                               ("changed", "runtime", ["`vm.swappiness` 10 -> 30"])}
+    assert report["most_disruptive"] == "runtime"
+    assert report["action"] == "applies at runtime: run `sysctl --system`"
+
+
+def test_a_guests_memory_changed_restarts_that_guest(capsys, tmp_path):
+    new = BASE.replace("guest web-03 { memory 8GiB }", "guest web-03 { memory 12GiB }")
+    report = plan_json(capsys, tmp_path, new)
+    assert changes(report) == {"etc/hostspec/domains/web-03.xml": (
+        "changed", "guest-restart",
+        ["guest `web-03`: `memory` 8GiB -> 12GiB, `current-memory` 8GiB -> 12GiB"])}
+    assert report["guests"] == {"added": [], "removed": [], "changed": ["web-03"]}
+    assert report["most_disruptive"] == "guest-restart"
+    assert report["action"] == "redefine and restart guest `web-03`"
+
+
+def test_a_kvm_option_changed_needs_the_module_reloaded(capsys, tmp_path):
+    report = plan_json(capsys, tmp_path, BASE.replace("vpid on", "vpid off"))
+    assert changes(report) == {"etc/modprobe.d/hostspec-kvm.conf":
+                               ("changed", "module-reload", ["`kvm_intel vpid` on -> off"])}
+    assert report["most_disruptive"] == "module-reload"
+    assert report["action"].startswith("needs kvm_intel reloaded: stop every guest")
+
+
+def test_a_boot_pool_count_changed_needs_a_reboot(capsys, tmp_path):
+    report = plan_json(capsys, tmp_path, BASE.replace("count 2048", "count 3072"))
+    words = ["`hugepagesz=2M hugepages=0:2048,1:2048` -> `hugepagesz=2M hugepages=0:3072,1:3072`"]
+    assert changes(report) == {
+        "etc/default/grub.d/50-hostspec.cfg": ("changed", "boot", words),
+        "etc/hostspec/kernel-cmdline": ("changed", "boot", words)}
+    assert report["most_disruptive"] == "boot"
+    assert report["action"].startswith("needs a reboot (update-grub first")
+
+
+def test_thp_enabled_changes_the_cmdline_and_apply_memory_and_needs_a_reboot(capsys, tmp_path):
+    report = plan_json(capsys, tmp_path, BASE.replace("thp { defrag madvise }",
+                                                      "thp { enabled madvise; defrag madvise }"))
+    assert changes(report) == {
+        "etc/default/grub.d/50-hostspec.cfg": ("changed", "boot",
+                                               ["adds `transparent_hugepage=madvise`"]),
+        "etc/hostspec/kernel-cmdline": ("changed", "boot", ["adds `transparent_hugepage=madvise`"]),
+        "usr/libexec/hostspec/apply-memory": ("changed", "runtime",
+                                              ["`THP enabled` set to madvise"])}
+    assert [step["takes_effect"] for step in report["steps"]] == ["runtime", "boot"]
+    assert report["steps"][0]["action"] == ("applies at runtime: run "
+                                            "`/usr/libexec/hostspec/apply-memory`")
+    assert report["most_disruptive"] == "boot"
+
+
+def test_identical_specs_change_nothing(capsys, tmp_path):
+    status, out, err = plan(capsys, tmp_path, BASE)
+    assert status == 0 and err == ""
+    assert "no artifact changes" in out and "nothing changes" in out
+    report = plan_json(capsys, tmp_path, BASE)
+    assert report["artifacts"] == [] and report["steps"] == []
+    assert report["most_disruptive"] is None and report["action"] == "nothing changes"
+
+
+def test_a_comment_only_change_changes_no_artifact(capsys, tmp_path):
+    """Every header carries the source's sha256; that alone is not a change."""
+    new = BASE.replace("# the deployed version", "# reviewed, nothing to change") + "# end\n"
+    report = plan_json(capsys, tmp_path, new)
+    assert report["artifacts"] == [] and report["most_disruptive"] is None
+
+
+def test_guests_added_and_removed(capsys, tmp_path):
+    new = BASE.replace("guest web-03 { memory 8GiB }", "guest web-04 { memory 8GiB }")
+    report = plan_json(capsys, tmp_path, new)
+    assert changes(report) == {
+        "etc/hostspec/domains/web-03.xml": ("removed", "guest-restart", ["guest `web-03` removed"]),
+        "etc/hostspec/domains/web-04.xml": ("added", "guest-restart", ["guest `web-04` added"])}
+    assert report["guests"] == {"added": ["web-04"], "removed": ["web-03"], "changed": []}
+    assert report["action"] == "define guest `web-04`; undefine guest `web-03`"
+
+
+def test_a_setting_no_longer_set_says_the_host_keeps_it(capsys, tmp_path):
+    report = plan_json(capsys, tmp_path, BASE.replace("    swap { swappiness 10 }\n", ""))
+    assert changes(report) == {"etc/sysctl.d/90-hostspec.conf": (
+        "removed", "runtime",
+        ["`vm.swappiness` no longer set (was 10; the running host keeps it until reboot)"])}
+
+
+def test_ksm_run_pinned_changes_the_unit_as_well(capsys, tmp_path):
+    old = BASE.replace("ksm { run on }", "ksm { pages-to-scan 100 }")
+    report = plan_json(capsys, tmp_path, BASE, old)
+    found = changes(report)
+    assert found["usr/libexec/hostspec/apply-memory"] == (
+        "changed", "runtime", ["`KSM pages_to_scan` no longer set (was 100; the running host "
+                               "keeps it until reboot)", "`KSM run` set to 1"])
+    assert found["etc/systemd/system/hostspec-memory.service"][2] == [
+        "adds `Conflicts=ksmtuned.service`"]
+
+
+def test_a_host_setting_a_domain_uses_is_named_without_guest_changes(capsys, tmp_path):
+    old = BASE.replace("guest db-01 { memory 4GiB;", "guest db-01 { memory 4GiB; locked on;")
+    new = old.replace("numa-nodes 2", "numa-nodes 2\n    guest-overhead 512MiB")
+    report = plan_json(capsys, tmp_path, new, old)
+    assert changes(report)["etc/hostspec/domains/db-01.xml"][2] == [
+        "guest `db-01`: the domain XML changes (its base file, or a host setting it uses)"]
+
+
+def test_text_lists_artifacts_steps_and_the_most_disruptive(capsys, tmp_path):
+    new = BASE.replace("swappiness 10", "swappiness 30").replace("vpid on", "vpid off")
+    status, out, _ = plan(capsys, tmp_path, new)
+    assert status == 0
+    lines = [line.split() for line in out.splitlines()]
+    assert ["etc/sysctl.d/90-hostspec.conf", "changed", "runtime", "`vm.swappiness`", "10",
+            "->", "30"] in lines
+    assert "  runtime: applies at runtime: run `sysctl --system`" in out
+    assert "Most disruptive step (module-reload): needs kvm_intel reloaded" in out
+
+
+def test_markdown_has_a_table_and_a_bold_verdict(capsys, tmp_path):
+    status, out, _ = plan(capsys, tmp_path, BASE.replace("swappiness 10", "swappiness 30"), BASE,
+                          "--format", "markdown")
+    assert status == 0
+    assert "| path | change | takes effect | what changes |" in out
+    assert "**Most disruptive step (runtime): applies at runtime" in out
+
+
+def test_a_spec_with_errors_exits_1_with_its_diagnostics(capsys, tmp_path):
+    status, out, err = plan(capsys, tmp_path, BASE.replace("swappiness 10", "swappiness 300"))
+    assert status == 1 and out == ""
+    assert "error[" in err and "new/hv-01.mem" in err
+
+
+def test_an_unreadable_spec_exits_2(capsys, tmp_path):
+    status = cli.main(["plan", str(tmp_path / "missing.mem"), str(tmp_path / "missing.mem")])
+    assert status == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_help_shows_an_example(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["plan", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "OLD NEW" in out and "example:\n  hostspec plan " in out
