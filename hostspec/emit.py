@@ -101,6 +101,7 @@ def write_trees(out: pathlib.Path, trees: list[HostTree]) -> None:
     try:
         for tree in trees:
             staged.append(_stage(out, tree))
+        _sync_filesystem(out)  # every staged byte is on disk before any rename
     except BaseException:
         for path in staged:
             _remove(path)
@@ -135,7 +136,6 @@ def _write_file(root: pathlib.Path, relative: pathlib.PurePosixPath, file: File)
         handle.write(file.data)
         handle.flush()
         os.fchmod(handle.fileno(), file.mode)
-        os.fsync(handle.fileno())
 
 
 def _swap(new: pathlib.Path, target: pathlib.Path) -> None:
@@ -171,6 +171,25 @@ def _remove(path: pathlib.Path) -> None:
         path.unlink(missing_ok=True)
     else:
         shutil.rmtree(path)
+
+
+def _sync_filesystem(path: pathlib.Path) -> None:
+    """Flush everything written on `path`'s file system to disk.
+
+    One syncfs(2) after staging costs about what one fsync(2) does, where an
+    fsync per staged file made writing a fleet's trees several times slower.
+    """
+    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if syncfs is None:
+        os.sync()  # no syncfs (not Linux): every file system, which includes this one
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(path))
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: pathlib.Path) -> None:
