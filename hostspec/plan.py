@@ -126,7 +126,8 @@ def _boot_words(plan: Plan, spec: Spec) -> str:
 
 def _module_words(plan: Plan, spec: Spec) -> str:
     module = MODULE_KEYS[spec.host.cpu][0]
-    return f"needs {module} reloaded: stop every guest, then `modprobe -r {module}; modprobe {module}` (or reboot)"
+    return (f"needs {module} reloaded: stop every guest, then "
+            f"`modprobe -r {module}; modprobe {module}` (or reboot)")
 
 
 def _guest_words(plan: Plan, spec: Spec) -> str:
@@ -166,11 +167,7 @@ def plan_sections(plan: Plan, spec: Spec, files: tuple[str, str]) -> list[Sectio
     head = [f"from {files[0]} to {files[1]}"]
     if plan.old_host != plan.new_host:
         head.append(f"host renamed: `{plan.old_host}` -> `{plan.new_host}`")
-    sections = [Section(f"Plan for host `{plan.new_host}`", tuple(head))]
-    rows = tuple((c.path, c.change, c.takes_effect, "; ".join(c.details)) for c in plan.changes)
-    table = Table(("path", "change", "takes effect", "what changes"), rows)
-    sections.append(Section("Artifacts", tables=(table,)) if rows else
-                    Section("Artifacts", lines=("no artifact changes",)))
+    sections = [Section(f"Plan for host `{plan.new_host}`", tuple(head)), _artifacts_section(plan)]
     guests = tuple(f"{key}: {', '.join(names)}" for key, names in plan.guests.items() if names)
     if guests:
         sections.append(Section("Guests", guests))
@@ -179,6 +176,14 @@ def plan_sections(plan: Plan, spec: Spec, files: tuple[str, str]) -> list[Sectio
     after = (f"Most disruptive step ({worst}): {words}",) if worst else (words,)
     sections.append(Section("Steps", steps, after=after))
     return sections
+
+
+def _artifacts_section(plan: Plan) -> Section:
+    rows = tuple((c.path, c.change, c.takes_effect, "; ".join(c.details)) for c in plan.changes)
+    if not rows:
+        return Section("Artifacts", lines=("no artifact changes",))
+    return Section("Artifacts", tables=(Table(("path", "change", "takes effect", "what changes"),
+                                              rows),))
 
 
 def plan_json(plan: Plan, spec: Spec, files: tuple[str, str]) -> dict:

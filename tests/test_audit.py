@@ -38,7 +38,8 @@ host hv-audit {
 """
 
 FLAGS = "fpu vme de pse tsc msr pae mce cx8 apic sep vmx ept vpid flexpriority pdpe1gb lm"
-CPU = f"processor\t: {{n}}\nvendor_id\t: GenuineIntel\nflags\t\t: {FLAGS}\nvmx flags\t: vnmi ept vpid\n\n"
+CPU = (f"processor\t: {{n}}\nvendor_id\t: GenuineIntel\nflags\t\t: {FLAGS}\n"
+       "vmx flags\t: vnmi ept vpid\n\n")
 NODE_1G = "sys/devices/system/node/node{}/hugepages/hugepages-1048576kB/nr_hugepages"
 
 # Every file the spec is audited against, holding what a host that matches it shows.
