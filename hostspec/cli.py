@@ -64,13 +64,20 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     sub.required = True
     common = common_options()
     _add(sub, common, "check", "parse and validate host specs", "hostspec check examples/*.mem",
-         lambda p: p.add_argument("files", nargs="+", metavar="FILE", help="a .mem or .json file, or - for stdin"))
+         _check_arguments)
     _add(sub, common, "export", "print the JSON form of a spec", "hostspec export examples/lab.mem > lab.json",
          lambda p: p.add_argument("file", metavar="FILE", help="a .mem or .json file, or - for stdin"))
     for name, (module, summary, example) in EXTERNAL_COMMANDS.items():
         arguments = _external(module, "add_arguments") if name == wanted else (lambda p: None)
         _add(sub, common, name, summary, example, arguments)
     return parser
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    from .jobs import add_option
+
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a .mem or .json file, or - for stdin")
+    add_option(parser)
 
 
 def _add(sub, common, name: str, summary: str, example: str, arguments: Callable) -> None:
@@ -119,7 +126,9 @@ def use_color(args) -> bool:
 
 
 def run_check(args) -> int:
-    return report(args, load_all(args, args.files))
+    from .jobs import check_files
+
+    return report(args, check_files(args.files, args.include_path, args.jobs))
 
 
 def run_export(args) -> int:

@@ -1,9 +1,11 @@
-"""`hostspec compile FILE... --out DIR [--check]`.
+"""`hostspec compile FILE... --out DIR [--check] [-j N]`.
 
 Each file is compiled by `compile_file`, a function of its path alone (path
--> diagnostics and, when clean, the host's tree), so files can later be
-compiled in parallel with the same result.  Only after every file compiled
-cleanly, and no two name the same host, does anything reach the disk.
+-> diagnostics and, when clean, the host's tree), so `-j N` compiles files in
+worker processes with the same result.  Two phases keep compiling
+all-or-nothing: first every file is compiled to a tree in memory; only when
+all are clean, and no two name the same host, are the trees staged (in the
+workers too) and swapped in.
 """
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from typing import Optional, Sequence
 
 import attrs
 
-from . import __version__, api, emit
+from . import __version__, api, emit, jobs
 from .backends import Context, build_artifacts
 from .codes import diag
 from .diagnostics import Diagnostic, has_errors, sort_diagnostics
+from .source import Span
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -29,6 +32,20 @@ class Compiled:
     tree: Optional[emit.HostTree] = None
 
 
+@attrs.define
+class Outcome:
+    """What the driver needs of one compiled file; small enough to send between processes."""
+
+    name: str
+    diagnostics: list[Diagnostic]
+    host: Optional[str] = None  # the host's name, when the spec could be read
+    host_span: Optional[Span] = None  # where that name was written
+    tree: Optional[emit.HostTree] = None
+
+    def failed(self, strict: bool = False) -> bool:
+        return has_errors(self.diagnostics, strict)
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="a .mem or .json file, or - for stdin")
@@ -36,6 +53,7 @@ def add_arguments(parser) -> None:
                         help="where each host's tree is written, as DIR/<host>/")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; print a diff against DIR and exit 1 if it differs")
+    jobs.add_option(parser)
 
 
 def context_for(result: api.Result) -> Context:
@@ -60,62 +78,70 @@ def compile_file(name: str, include_paths: Sequence[str] = (),
     return Compiled(result, emit.host_tree(result.spec.host.name, artifacts, ctx))
 
 
-def duplicate_hosts(compiled: list[Compiled]) -> None:
+def compile_outcome(task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outcome:
+    """`compile_file` of (name, include paths, stdin bytes), kept to what the driver needs."""
+    compiled = compile_file(*task)
+    result = compiled.result
+    if result.spec is None:
+        return Outcome(result.name, result.diagnostics)
+    return Outcome(result.name, result.diagnostics, result.spec.host.name,
+                   result.index.value(("host", "name")), compiled.tree)
+
+
+def duplicate_hosts(outcomes: list[Outcome]) -> None:
     """HS0408 on every file that names a host an earlier file already named."""
-    first: dict[str, api.Result] = {}
-    for item in compiled:
-        spec = item.result.spec
-        if spec is None:
+    first: dict[str, Outcome] = {}
+    for item in outcomes:
+        if item.host is None:
             continue
-        earlier = first.setdefault(spec.host.name, item.result)
-        if earlier is not item.result:
-            item.result.diagnostics.append(_duplicate_host(spec.host.name, item.result, earlier))
+        earlier = first.setdefault(item.host, item)
+        if earlier is not item:
+            item.diagnostics.append(_duplicate_host(item, earlier))
             item.tree = None
 
 
-def _duplicate_host(host: str, result: api.Result, earlier: api.Result) -> Diagnostic:
-    first_span = earlier.index.value(("host", "name"))
-    labels = [(first_span, "first named here")] if first_span is not None else []
-    span = result.index.value(("host", "name"))
-    return diag("HS0408", f"host `{host}` is also compiled from `{earlier.name}`", span,
+def _duplicate_host(item: Outcome, earlier: Outcome) -> Diagnostic:
+    labels = [(earlier.host_span, "first named here")] if earlier.host_span is not None else []
+    return diag("HS0408", f"host `{item.host}` is also compiled from `{earlier.name}`", item.host_span,
                 hint="compile each host from one file per call: both would write "
-                     f"`{host}/`", labels=labels, file_name=result.name)
-
-
-def _read_stdin(files: Sequence[str]) -> Optional[bytes]:
-    return sys.stdin.buffer.read(api.MAX_SOURCE_BYTES + 1) if "-" in files else None
+                     f"`{item.host}/`", labels=labels, file_name=item.name)
 
 
 def run(args) -> int:
     """Compile every file; write (or diff) only when all of them are clean."""
-    from .cli import report
-
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         return _usage(f"`{out}` is not a directory")
-    stdin = _read_stdin(args.files)
-    compiled = [compile_file(name, args.include_path, stdin if name == "-" else None)
-                for name in args.files]
-    duplicate_hosts(compiled)
-    status = report(args, [item.result for item in compiled])
-    trees = [item.tree for item in compiled]
+    stdin = jobs.read_stdin(args.files)
+    tasks = [(name, tuple(args.include_path), stdin if name == "-" else None) for name in args.files]
+    with jobs.mapper(args.jobs, len(tasks)) as map_files:
+        return _compile_all(args, out, tasks, map_files)
+
+
+def _compile_all(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapper) -> int:
+    from .cli import report
+
+    outcomes = map_files(compile_outcome, tasks)
+    duplicate_hosts(outcomes)
+    status = report(args, outcomes)
+    trees = [item.tree for item in outcomes]
     if status != EXIT_OK or any(tree is None for tree in trees):
         return EXIT_ERRORS
-    return _check(out, trees) if args.check else _write(out, trees)
+    return _check(out, trees, map_files) if args.check else _write(out, trees, map_files)
 
 
-def _check(out: pathlib.Path, trees: list[emit.HostTree]) -> int:
+def _check(out: pathlib.Path, trees: list[emit.HostTree], map_files: jobs.Mapper) -> int:
     try:
-        text = emit.diff_trees(out, trees)
+        text = emit.diff_trees(out, trees, map_files)
     except OSError as exc:
         return _usage(f"cannot read `{exc.filename or out}`: {exc.strerror or exc}")
     sys.stdout.write(text)
     return EXIT_ERRORS if text else EXIT_OK
 
 
-def _write(out: pathlib.Path, trees: list[emit.HostTree]) -> int:
+def _write(out: pathlib.Path, trees: list[emit.HostTree], map_files: jobs.Mapper) -> int:
     try:
-        emit.write_trees(out, trees)
+        emit.write_trees(out, trees, map_files)
     except OSError as exc:
         return _usage(f"cannot write `{exc.filename or out}`: {exc.strerror or exc}")
     return EXIT_OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import difflib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import secrets
 import shutil
 import stat
 import tempfile
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import attrs
 
@@ -93,14 +94,31 @@ def safe_relative(path: str) -> pathlib.PurePosixPath:
     return pathlib.PurePosixPath(path)
 
 
-def write_trees(out: pathlib.Path, trees: list[HostTree]) -> None:
-    """Stage every host's tree, then swap each in: a failure while staging changes nothing."""
+def _in_order(function: Callable, items: Iterable) -> list:
+    return list(map(function, items))
+
+
+def write_trees(out: pathlib.Path, trees: list[HostTree], map_trees: Callable = _in_order) -> None:
+    """Stage every host's tree, then swap each in: a failure while staging changes nothing.
+
+    `map_trees(function, trees)` stages the trees and returns the results in
+    order; a pool's map stages them in worker processes.
+    """
     out.mkdir(parents=True, exist_ok=True)
     targets = [host_dir(out, tree.host) for tree in trees]
-    staged: list[pathlib.Path] = []
+    run = secrets.token_hex(4)  # names this call's staging directories
     try:
+        results = map_trees(functools.partial(stage_tree, out, run), trees)
+    except BaseException:  # interrupted: remove whatever was staged so far
         for tree in trees:
-            staged.append(_stage(out, tree))
+            for path in out.glob(f".{tree.host}.tmp-{run}-*"):
+                _remove(path)
+        raise
+    staged = [path for path, _ in results if path is not None]
+    try:
+        for _, error in results:
+            if error is not None:
+                raise error
         _sync_filesystem(out)  # every staged byte is on disk before any rename
     except BaseException:
         for path in staged:
@@ -111,9 +129,19 @@ def write_trees(out: pathlib.Path, trees: list[HostTree]) -> None:
     _fsync_dir(out)
 
 
-def _stage(out: pathlib.Path, tree: HostTree) -> pathlib.Path:
+def stage_tree(out: pathlib.Path, run: str, tree: HostTree
+               ) -> tuple[Optional[pathlib.Path], Optional[Exception]]:
+    """Stage one tree: (its directory, None), or (None, the error), so that a
+    worker that fails still reports, and the caller removes what others staged."""
+    try:
+        return _stage(out, tree, run), None
+    except (OSError, UnsafePathError) as error:
+        return None, error
+
+
+def _stage(out: pathlib.Path, tree: HostTree, run: str) -> pathlib.Path:
     """Write the tree into a fresh hidden sibling directory and return it."""
-    root = pathlib.Path(tempfile.mkdtemp(prefix=f".{tree.host}.tmp-", dir=out))
+    root = pathlib.Path(tempfile.mkdtemp(prefix=f".{tree.host}.tmp-{run}-", dir=out))
     try:
         os.chmod(root, 0o755)  # mkdtemp makes 0700
         for path, file in tree.files.items():
@@ -217,9 +245,9 @@ def read_tree(root: pathlib.Path) -> dict[str, Optional[File]]:
     return found
 
 
-def diff_trees(out: pathlib.Path, trees: list[HostTree]) -> str:
+def diff_trees(out: pathlib.Path, trees: list[HostTree], map_trees: Callable = _in_order) -> str:
     """A unified diff from what `out` holds to what would be written; empty when equal."""
-    return "".join(_diff_host(out, tree) for tree in trees)
+    return "".join(map_trees(functools.partial(_diff_host, out), trees))
 
 
 def _diff_host(out: pathlib.Path, tree: HostTree) -> str:

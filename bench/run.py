@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""hostspec's performance targets, each a ratio against a baseline timed in this run.
+
+    python bench/run.py [--runs N] [--hosts N] [--sample N] [--only NAME,...]
+
+1. latency: `hostspec compile` of a 20-guest host <= 1.3x
+   `python -c "import lark, attrs, jsonschema, lxml.etree"`.
+2. fleet: one `hostspec compile -j 2` of HOSTS files (20 guests each) >= 15x
+   faster than one `hostspec compile` per file (a sample of them, scaled
+   linearly), and >= 1.6x faster than the same call with `-j 1`.
+3. scale: a host of 2,000 guests, each its own block, checks and compiles in
+   <= 12x the time of one with 200, in at most 250 MiB.
+4. check: bench/check_latency.py (`hostspec check` <= 1.3x its import baseline).
+
+Prints medians, ratios and pass/FAIL for each target; exits 1 if any fails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import check_latency  # noqa: E402
+import generate  # noqa: E402
+from _common import (HOSTSPEC, PYTHON, Verdicts, interleaved, max_rss_mib,  # noqa: E402
+                     milliseconds, wall)
+
+IMPORT_BASELINE = [PYTHON, "-c", "import lark, attrs, jsonschema, lxml.etree"]
+
+
+def compile_into(out: pathlib.Path, files: list[str], *options: str,
+                 cwd: pathlib.Path) -> float:
+    """Seconds of one `hostspec compile` into a fresh `out` (removing it is not timed)."""
+    shutil.rmtree(out, ignore_errors=True)
+    return wall([*HOSTSPEC, "compile", "-q", *options, *files, "--out", str(out)], cwd=cwd)
+
+
+def latency(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
+    (host,) = generate.write_fleet(work / "latency", 1, 20)
+    out = work / "latency-out"
+    medians = interleaved({
+        "compile": lambda: compile_into(out, [host.name], cwd=host.parent),
+        "imports": lambda: wall(IMPORT_BASELINE),
+    }, runs)
+    print(f"\n1. latency (runs: {runs})")
+    print(f"  hostspec compile, 20 guests: median {milliseconds(medians['compile'])}")
+    print(f"  import lark, attrs, jsonschema, lxml.etree: median {milliseconds(medians['imports'])}")
+    verdicts.at_most("compile latency / import baseline", medians["compile"] / medians["imports"], 1.3)
+
+
+def fleet(work: pathlib.Path, hosts: int, sample: int, runs: int, verdicts: Verdicts) -> None:
+    folder = work / "fleet"
+    files = [path.name for path in generate.write_fleet(folder, hosts, 20)]
+    out = work / "fleet-out"
+    medians = interleaved({
+        "-j 2": lambda: compile_into(out, files, "-j", "2", cwd=folder),
+        "-j 1": lambda: compile_into(out, files, "-j", "1", cwd=folder),
+    }, runs)
+    picked = files[:: max(1, len(files) // sample)][:sample]
+    one_by_one = sum(compile_into(out, [name], cwd=folder) for name in picked)
+    separate = one_by_one * len(files) / len(picked)
+    print(f"\n2. fleet: {hosts} hosts of 20 guests (runs: {runs})")
+    print(f"  one call, -j 2: median {milliseconds(medians['-j 2'])}")
+    print(f"  one call, -j 1: median {milliseconds(medians['-j 1'])}")
+    print(f"  one call per file: {milliseconds(separate)} (measured {len(picked)} calls, "
+          f"{milliseconds(one_by_one)}, scaled linearly to {len(files)})")
+    verdicts.at_least("separate calls / -j 2", separate / medians["-j 2"], 15)
+    verdicts.at_least("-j 1 / -j 2", medians["-j 1"] / medians["-j 2"], 1.6)
+
+
+def scale(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
+    small = generate.write_host(work / "big-200.mem", 200)
+    big = generate.write_host(work / "big-2000.mem", 2000)
+    out = work / "scale-out"
+    subjects = {}
+    for path in (small, big):
+        subjects[f"check {path.stem}"] = lambda p=path: wall([*HOSTSPEC, "check", "-q", p.name], cwd=work)
+        subjects[f"compile {path.stem}"] = lambda p=path: compile_into(out, [p.name], cwd=work)
+    medians = interleaved(subjects, runs)
+    shutil.rmtree(out, ignore_errors=True)
+    peak = max_rss_mib([*HOSTSPEC, "compile", "-q", big.name, "--out", str(out)], cwd=work)
+    print(f"\n3. scale: one host, every guest its own block (runs: {runs})")
+    for name, seconds in medians.items():
+        print(f"  {name}: median {milliseconds(seconds)}")
+    for step in ("check", "compile"):
+        ratio = medians[f"{step} big-2000"] / medians[f"{step} big-200"]
+        verdicts.at_most(f"{step} 2000 guests / 200 guests", ratio, 12)
+    verdicts.at_most("peak memory, compile 2000 guests", peak, 250, unit=" MiB")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each long measurement (default 3)")
+    parser.add_argument("--latency-runs", type=int, default=15, help="runs of each short one (default 15)")
+    parser.add_argument("--hosts", type=int, default=500, help="fleet size (default 500)")
+    parser.add_argument("--sample", type=int, default=50, help="separate calls timed (default 50)")
+    parser.add_argument("--only", default="latency,fleet,scale,check",
+                        help="comma-separated subset of latency, fleet, scale, check")
+    args = parser.parse_args(argv)
+    chosen = set(args.only.split(","))
+    print(f"hostspec benchmarks: {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{platform.machine()}; targets are for 2 cores")
+    verdicts = Verdicts()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="hostspec-bench-"))
+    try:
+        if "latency" in chosen:
+            latency(work, args.latency_runs, verdicts)
+        if "fleet" in chosen:
+            fleet(work, args.hosts, args.sample, args.runs, verdicts)
+        if "scale" in chosen:
+            scale(work, args.runs, verdicts)
+        if "check" in chosen:
+            print()
+            check_latency.main(args.latency_runs, verdicts)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{'all targets met' if not verdicts.failed else 'FAILED: ' + ', '.join(verdicts.failed)}")
+    return 1 if verdicts.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
