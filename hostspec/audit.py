@@ -18,7 +18,7 @@ import attrs
 
 from . import __version__
 from .audit_items import Item, items
-from .explain import Section, Table, _own_format_option, to_markdown, to_text
+from .explain import Section, Table, own_format_option, to_markdown, to_text
 from .model import Spec
 
 EXIT_MATCH, EXIT_DRIFT, EXIT_UNREADABLE = 0, 1, 2
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="the host's spec (.mem or .json)")
     parser.add_argument("--root", default="/", metavar="DIR",
                         help="where the host's /proc and /sys are (default: /)")
-    _own_format_option(parser)
+    own_format_option(parser)
 
 
 def run(args) -> int:

@@ -50,10 +50,10 @@ class Section:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`FILE`, and `--format` widened to text, markdown and json for this command."""
     parser.add_argument("file", metavar="FILE", help="a .mem or .json file, or - for stdin")
-    _own_format_option(parser)
+    own_format_option(parser)
 
 
-def _own_format_option(parser: argparse.ArgumentParser) -> None:
+def own_format_option(parser: argparse.ArgumentParser) -> None:
     """Give this subcommand its own copy of the common `--format` option.
 
     The common option's choices are for diagnostics (text, json, sarif) and its

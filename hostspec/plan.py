@@ -21,7 +21,7 @@ from .backends import Artifact, Context, build_artifacts
 from .backends.modprobe import MODULE_KEYS
 from .checks.context import guest_names
 from .diagnostics import has_errors, sort_diagnostics
-from .explain import Section, Table, _own_format_option, to_markdown, to_text
+from .explain import Section, Table, own_format_option, to_markdown, to_text
 from .explain_data import EFFECT_ORDER, most_disruptive
 from .model import Spec
 from .plan_words import change_words
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`OLD NEW`, and `--format` widened to text, markdown and json."""
     parser.add_argument("old", metavar="OLD", help="the spec as it is deployed (.mem or .json)")
     parser.add_argument("new", metavar="NEW", help="the spec as it will be")
-    _own_format_option(parser)
+    own_format_option(parser)
 
 
 def run(args) -> int:

@@ -53,5 +53,7 @@ def memory_unit(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnost
     summary = "runs apply-memory at every boot, before libvirtd"
     if spec.host.ksm.run is not None:
         summary += "; stops ksmtuned"
-    return [Artifact(PATH, unit_text(spec, ctx).encode("ascii"), "systemd-unit", "boot",
+    # A changed unit needs no reboot: `systemctl daemon-reload` picks it up, and
+    # what it runs (apply-memory) applies at runtime.
+    return [Artifact(PATH, unit_text(spec, ctx).encode("ascii"), "systemd-unit", "runtime",
                      summary=summary)], []
