@@ -24,7 +24,9 @@ _TOKEN_NAMES = {"LBRACE": "`{`", "RBRACE": "`}`", "SEMICOLON": "`;`", "_NL": "a 
 def parser() -> Lark:
     """The LALR parser, built once per process (and cached on disk by lark)."""
     grammar = resources.files("hostspec").joinpath("grammar.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True,
+    # Every span is built from tokens, which carry their own positions;
+    # propagating positions to tree nodes would cost a third of the parse.
+    return Lark(grammar, parser="lalr", propagate_positions=False,
                 maybe_placeholders=False, cache=_cache_path(grammar))
 
 
