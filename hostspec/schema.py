@@ -63,24 +63,60 @@ def inline_refs(schema: dict) -> dict:
 def validate(document: dict, index: SpanIndex) -> list[Diagnostic]:
     """Every schema error of the document, at the span that caused it."""
     found = []
-    for error in validator().iter_errors(_distinct_guests(document, index)):
+    shown, unseen = _distinct_guests(document, index)
+    for error in validator().iter_errors(shown):
         found.extend(_leaves(error))
+    _remember_valid(unseen, found)
     return [d for d in (to_diagnostic(e, index) for e in found) if d is not None]
 
 
-def _distinct_guests(document: dict, index: SpanIndex) -> dict:
-    """The document with each shared guest body validated once.
+# Guest bodies (all but the name, by repr: it tells 1 from True and a list
+# from a tuple) that passed the schema in this process.  A body's validity
+# depends on nothing else, and big hosts and fleets repeat a few bodies many
+# times over.
+_VALID_BODIES: set[str] = set()
+_VALID_BODIES_MAX = 4096
+_STAND_IN = {"memory": 1}  # a valid body, put where a known-valid one was
+
+
+def _distinct_guests(document: dict, index: SpanIndex) -> tuple[dict, dict[int, str]]:
+    """The document with each distinct guest body validated once, and the new bodies.
 
     Guests of one range (or one template use) share a body that lowering
     produced once; validating it once also reports its errors once, at the
-    line that wrote them.  Their names are still checked one by one.
+    line that wrote them.  A body that already passed stands in as a minimal
+    valid one.  Names are still checked one by one.
     """
     guests = document.get("guests")
-    if not isinstance(guests, list) or not index.shared_bodies:
-        return document
-    kept = [g if i not in index.shared_bodies else {"name": g.get("name")}
-            for i, g in enumerate(guests)]
-    return {**document, "guests": kept}
+    if not isinstance(guests, list):
+        return document, {}
+    kept, unseen = [], {}
+    for i, guest in enumerate(guests):
+        if i in index.shared_bodies:
+            kept.append({"name": guest.get("name")})
+            continue
+        key = _body_key(guest)
+        if key is not None and key in _VALID_BODIES:
+            guest = {**_STAND_IN, "name": guest["name"]}
+        elif key is not None:
+            unseen[i] = key
+        kept.append(guest)
+    return {**document, "guests": kept}, unseen
+
+
+def _body_key(guest) -> Optional[str]:
+    if not isinstance(guest, dict) or "name" not in guest:
+        return None
+    return repr({k: v for k, v in guest.items() if k != "name"})
+
+
+def _remember_valid(unseen: dict[int, str], errors: list) -> None:
+    """Record the bodies of guests that had no schema error."""
+    failed = {error.absolute_path[1] for error in errors
+              if len(error.absolute_path) > 1 and error.absolute_path[0] == "guests"}
+    if len(_VALID_BODIES) > _VALID_BODIES_MAX:
+        _VALID_BODIES.clear()
+    _VALID_BODIES.update(key for i, key in unseen.items() if i not in failed)
 
 
 def _leaves(error) -> Iterable:
