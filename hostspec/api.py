@@ -80,7 +80,7 @@ def is_json(source: SourceFile) -> bool:
 
 def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = None) -> Result:
     """Run the front end: everything that is syntax or structure."""
-    from . import jsonform, lower, schema
+    from . import lower, schema
 
     base = pathlib.Path.cwd() if name == "-" else pathlib.Path(name).resolve().parent
     result = Result(name="<stdin>" if name == "-" else name, base_dir=base)
@@ -89,6 +89,8 @@ def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = 
     if source is None:
         return result
     if is_json(source):
+        from . import jsonform
+
         document, index, problems = jsonform.read(source)
     else:
         document, index, problems = lower.lower_source(source, base, include_paths)

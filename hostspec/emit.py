@@ -8,7 +8,6 @@ except those short-lived sibling directories.
 from __future__ import annotations
 
 import ctypes
-import difflib
 import errno
 import functools
 import hashlib
@@ -16,7 +15,6 @@ import json
 import os
 import pathlib
 import re
-import secrets
 import shutil
 import stat
 import tempfile
@@ -106,7 +104,7 @@ def write_trees(out: pathlib.Path, trees: list[HostTree], map_trees: Callable = 
     """
     out.mkdir(parents=True, exist_ok=True)
     targets = [host_dir(out, tree.host) for tree in trees]
-    run = secrets.token_hex(4)  # names this call's staging directories
+    run = os.urandom(4).hex()  # names this call's staging directories
     try:
         results = map_trees(functools.partial(stage_tree, out, run), trees)
     except BaseException:  # interrupted: remove whatever was staged so far
@@ -172,7 +170,7 @@ def _swap(new: pathlib.Path, target: pathlib.Path) -> None:
         _remove(new)  # now holds the old tree
         return
     if os.path.lexists(target):
-        aside = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        aside = target.with_name(f".{target.name}.old-{os.urandom(4).hex()}")
         os.rename(target, aside)
         os.rename(new, target)
         _remove(aside)
@@ -273,6 +271,8 @@ def _diff_file(label: str, source: str, old: Optional[File], new: Optional[File]
     old_label, old_data = _side(label, "on disk", old)
     new_label, new_data = (f"{label}\t(compiled from {source}, mode {new.mode:04o})", new.data) \
         if new is not None else ("/dev/null", b"")
+    import difflib  # only `--check` needs it
+
     hunks = list(difflib.unified_diff(_lines(old_data), _lines(new_data), n=3, lineterm="\n"))[2:]
     if not hunks and old_data != new_data:
         hunks = ["Binary files differ\n"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
 from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
@@ -78,6 +77,8 @@ def _pooled_map(pool, workers: int, function: Callable, items: list) -> list:
 
 def _worker_started() -> None:
     # Ctrl-C reaches the whole process group: the parent alone stops the run.
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

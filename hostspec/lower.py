@@ -7,7 +7,6 @@ enumerations, ranges and required keys are left to the schema.
 """
 from __future__ import annotations
 
-import difflib
 import pathlib
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -435,6 +434,8 @@ def name_of(token: Token) -> str:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> Optional[str]:
+    import difflib  # only a misspelling needs it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 
