@@ -48,9 +48,18 @@ def _cache_path(grammar: str) -> Optional[str]:
 def parse(source: SourceFile) -> tuple[Optional[Tree], list[Diagnostic]]:
     """Parse one file; a syntax error becomes exactly one diagnostic."""
     try:
+        if source.included_from is not None:
+            return _parse_shared(source.text), []
         return parser().parse(source.text), []
     except UnexpectedInput as error:
         return None, [_syntax_error(source, error)]
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_shared(text: str) -> Tree:
+    """An included file's tree, parsed once per process: every host of a fleet
+    includes the same templates.  Trees hold only tokens, never the source."""
+    return parser().parse(text)
 
 
 def token_span(source: SourceFile, token: Token) -> Span:

@@ -72,3 +72,22 @@ def test_json_values_of_another_type_are_not_taken_for_a_valid_body(tmp_path):
     bad.write_text(json.dumps(document))
     assert api.check(str(good)).diagnostics == []
     assert [d.code for d in api.check(str(bad)).diagnostics] == ["HS0203"]
+
+
+def test_an_included_file_shared_by_hosts_reports_in_each(tmp_path, capsys):
+    """Included files are parsed once per process; their problems are still each host's."""
+    (tmp_path / "shared.mem").write_text(
+        "hostspec 1\n\ntemplate small {\n    memory 4GB\n}\n")
+    (tmp_path / "broken.mem").write_text("hostspec 1\n\ntemplate odd {\n    memory 4GiB\n")
+    hosts = []
+    for number, include in enumerate(["shared.mem", "shared.mem", "broken.mem", "broken.mem"]):
+        path = tmp_path / f"h{number}.mem"
+        path.write_text(HOST.replace("h1", f"h{number}") + f'\ninclude "{include}"\n\n'
+                        "guest g from small {\n}\n".replace("small", "small" if number < 2 else "odd"))
+        hosts.append(path)
+    alone = [line for path in hosts for line in check_json(capsys, path)]
+    together = check_json(capsys, *hosts)
+    assert together == alone
+    found = [json.loads(line) for line in together]
+    assert [(d["code"], pathlib.Path(d["file"]).name) for d in found if d["code"] != "HS0220"] == [
+        ("HS0207", "shared.mem"), ("HS0207", "shared.mem"), ("HS0104", "broken.mem"), ("HS0104", "broken.mem")]
