@@ -34,18 +34,26 @@ from _common import (HOSTSPEC, PYTHON, Verdicts, interleaved, max_rss_mib,  # no
 IMPORT_BASELINE = [PYTHON, "-c", "import lark, attrs, jsonschema, lxml.etree"]
 
 
-def compile_into(out: pathlib.Path, files: list[str], *options: str,
-                 cwd: pathlib.Path) -> float:
-    """Seconds of one `hostspec compile` into a fresh `out` (removing it is not timed)."""
-    shutil.rmtree(out, ignore_errors=True)
-    return wall([*HOSTSPEC, "compile", "-q", *options, *files, "--out", str(out)], cwd=cwd)
+def fresh_dir(work: pathlib.Path) -> pathlib.Path:
+    """A new, not yet existing output directory under `work`.
+
+    Every run writes into its own: removing thousands of files just before a
+    timed run makes the file system flush (and discard) during it.  All of
+    them are removed with `work` at the end.
+    """
+    return pathlib.Path(tempfile.mkdtemp(prefix="out-", dir=work)) / "out"
+
+
+def compile_into(work: pathlib.Path, files: list[str], *options: str, cwd: pathlib.Path) -> float:
+    """Seconds of one `hostspec compile` of `files` into a fresh directory."""
+    return wall([*HOSTSPEC, "compile", "-q", *options, *files, "--out", str(fresh_dir(work))],
+                cwd=cwd)
 
 
 def latency(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
     (host,) = generate.write_fleet(work / "latency", 1, 20)
-    out = work / "latency-out"
     medians = interleaved({
-        "compile": lambda: compile_into(out, [host.name], cwd=host.parent),
+        "compile": lambda: compile_into(work, [host.name], cwd=host.parent),
         "imports": lambda: wall(IMPORT_BASELINE),
     }, runs)
     print(f"\n1. latency (runs: {runs})")
@@ -57,13 +65,12 @@ def latency(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
 def fleet(work: pathlib.Path, hosts: int, sample: int, runs: int, verdicts: Verdicts) -> None:
     folder = work / "fleet"
     files = [path.name for path in generate.write_fleet(folder, hosts, 20)]
-    out = work / "fleet-out"
     medians = interleaved({
-        "-j 2": lambda: compile_into(out, files, "-j", "2", cwd=folder),
-        "-j 1": lambda: compile_into(out, files, "-j", "1", cwd=folder),
+        "-j 2": lambda: compile_into(work, files, "-j", "2", cwd=folder),
+        "-j 1": lambda: compile_into(work, files, "-j", "1", cwd=folder),
     }, runs)
     picked = files[:: max(1, len(files) // sample)][:sample]
-    one_by_one = sum(compile_into(out, [name], cwd=folder) for name in picked)
+    one_by_one = sum(compile_into(work, [name], cwd=folder) for name in picked)
     separate = one_by_one * len(files) / len(picked)
     print(f"\n2. fleet: {hosts} hosts of 20 guests (runs: {runs})")
     print(f"  one call, -j 2: median {milliseconds(medians['-j 2'])}")
@@ -77,14 +84,12 @@ def fleet(work: pathlib.Path, hosts: int, sample: int, runs: int, verdicts: Verd
 def scale(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
     small = generate.write_host(work / "big-200.mem", 200)
     big = generate.write_host(work / "big-2000.mem", 2000)
-    out = work / "scale-out"
     subjects = {}
     for path in (small, big):
         subjects[f"check {path.stem}"] = lambda p=path: wall([*HOSTSPEC, "check", "-q", p.name], cwd=work)
-        subjects[f"compile {path.stem}"] = lambda p=path: compile_into(out, [p.name], cwd=work)
+        subjects[f"compile {path.stem}"] = lambda p=path: compile_into(work, [p.name], cwd=work)
     medians = interleaved(subjects, runs)
-    shutil.rmtree(out, ignore_errors=True)
-    peak = max_rss_mib([*HOSTSPEC, "compile", "-q", big.name, "--out", str(out)], cwd=work)
+    peak = max_rss_mib([*HOSTSPEC, "compile", "-q", big.name, "--out", str(fresh_dir(work))], cwd=work)
     print(f"\n3. scale: one host, every guest its own block (runs: {runs})")
     for name, seconds in medians.items():
         print(f"  {name}: median {milliseconds(seconds)}")
