@@ -2,13 +2,15 @@
 
 Each file is compiled by `compile_file`, a function of its path alone (path
 -> diagnostics and, when clean, the host's tree), so `-j N` compiles files in
-worker processes with the same result.  Two phases keep compiling
-all-or-nothing: first every file is compiled to a tree in memory; only when
-all are clean, and no two name the same host, are the trees staged (in the
-workers too) and swapped in.
+worker processes with the same result.  A worker does the whole job of a
+file: it compiles it and, when clean, stages its tree beside the target
+(`DIR/.<host>.tmp-*`, see emit.Staging).  Only after every file compiled
+cleanly, and no two name the same host, are the staged trees swapped in;
+otherwise they are removed, so a compile with errors writes nothing.
 """
 from __future__ import annotations
 
+import functools
 import pathlib
 import sys
 from typing import Optional, Sequence
@@ -40,7 +42,10 @@ class Outcome:
     diagnostics: list[Diagnostic]
     host: Optional[str] = None  # the host's name, when the spec could be read
     host_span: Optional[Span] = None  # where that name was written
-    tree: Optional[emit.HostTree] = None
+    tree: Optional[emit.HostTree] = None  # kept only for `--check`
+    built: bool = False  # a tree was built: the file and its backends had no error
+    staged: Optional[pathlib.Path] = None  # where the worker staged the tree
+    write_error: Optional[Exception] = None  # why it could not
 
     def failed(self, strict: bool = False) -> bool:
         return has_errors(self.diagnostics, strict)
@@ -85,7 +90,17 @@ def compile_outcome(task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outco
     if result.spec is None:
         return Outcome(result.name, result.diagnostics)
     return Outcome(result.name, result.diagnostics, result.spec.host.name,
-                   result.index.value(("host", "name")), compiled.tree)
+                   result.index.value(("host", "name")), compiled.tree, compiled.tree is not None)
+
+
+def compile_and_stage(staging: Optional[emit.Staging], strict: bool,
+                      task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outcome:
+    """A worker's whole job for one file: compile it and, when clean, stage its tree."""
+    outcome = compile_outcome(task)
+    if staging is not None and outcome.built and not outcome.failed(strict):
+        outcome.staged, outcome.write_error = emit.stage_tree(staging, outcome.tree)
+    outcome.tree = None  # on disk now: not sent back to the driver
+    return outcome
 
 
 def duplicate_hosts(outcomes: list[Outcome]) -> None:
@@ -97,7 +112,7 @@ def duplicate_hosts(outcomes: list[Outcome]) -> None:
         earlier = first.setdefault(item.host, item)
         if earlier is not item:
             item.diagnostics.append(_duplicate_host(item, earlier))
-            item.tree = None
+            item.tree, item.built = None, False
 
 
 def _duplicate_host(item: Outcome, earlier: Outcome) -> Diagnostic:
@@ -114,20 +129,54 @@ def run(args) -> int:
         return _usage(f"`{out}` is not a directory")
     stdin = jobs.read_stdin(args.files)
     tasks = [(name, tuple(args.include_path), stdin if name == "-" else None) for name in args.files]
-    with jobs.mapper(args.jobs, len(tasks)) as map_files:
-        return _compile_all(args, out, tasks, map_files)
+    if args.check:
+        with jobs.mapper(args.jobs, len(tasks)) as map_files:
+            return _compile_and_diff(args, out, tasks, map_files)
+    try:
+        staging, problem = emit.begin_staging(out), None
+    except OSError as exc:  # reported after the diagnostics, which come first
+        staging, problem = None, exc
+    try:
+        with jobs.mapper(args.jobs, len(tasks)) as map_files:
+            outcomes = map_files(functools.partial(compile_and_stage, staging, args.strict), tasks)
+        return _swap_in(args, out, staging, problem, outcomes)
+    except BaseException:
+        if staging is not None:
+            emit.abandon(staging)
+        raise
 
 
-def _compile_all(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapper) -> int:
+def _swap_in(args, out: pathlib.Path, staging: Optional[emit.Staging],
+             problem: Optional[OSError], outcomes: list[Outcome]) -> int:
+    from .cli import report
+
+    duplicate_hosts(outcomes)
+    status = report(args, outcomes)
+    if status != EXIT_OK or not all(item.built for item in outcomes):
+        if staging is not None:
+            emit.abandon(staging)
+        return EXIT_ERRORS
+    try:
+        problem = problem or next((o.write_error for o in outcomes if o.write_error), None)
+        if problem is not None:
+            raise problem
+        emit.commit(staging, [(item.host, item.staged) for item in outcomes])
+    except OSError as exc:
+        if staging is not None:
+            emit.abandon(staging)
+        return _usage(f"cannot write `{exc.filename or out}`: {exc.strerror or exc}")
+    return EXIT_OK
+
+
+def _compile_and_diff(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapper) -> int:
     from .cli import report
 
     outcomes = map_files(compile_outcome, tasks)
     duplicate_hosts(outcomes)
     status = report(args, outcomes)
-    trees = [item.tree for item in outcomes]
-    if status != EXIT_OK or any(tree is None for tree in trees):
+    if status != EXIT_OK or not all(item.built for item in outcomes):
         return EXIT_ERRORS
-    return _check(out, trees, map_files) if args.check else _write(out, trees, map_files)
+    return _check(out, [item.tree for item in outcomes], map_files)
 
 
 def _check(out: pathlib.Path, trees: list[emit.HostTree], map_files: jobs.Mapper) -> int:
@@ -137,14 +186,6 @@ def _check(out: pathlib.Path, trees: list[emit.HostTree], map_files: jobs.Mapper
         return _usage(f"cannot read `{exc.filename or out}`: {exc.strerror or exc}")
     sys.stdout.write(text)
     return EXIT_ERRORS if text else EXIT_OK
-
-
-def _write(out: pathlib.Path, trees: list[emit.HostTree], map_files: jobs.Mapper) -> int:
-    try:
-        emit.write_trees(out, trees, map_files)
-    except OSError as exc:
-        return _usage(f"cannot write `{exc.filename or out}`: {exc.strerror or exc}")
-    return EXIT_OK
 
 
 def _usage(message: str) -> int:

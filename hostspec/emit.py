@@ -96,6 +96,58 @@ def _in_order(function: Callable, items: Iterable) -> list:
     return list(map(function, items))
 
 
+@attrs.frozen
+class Staging:
+    """One call's staging area: trees are written beside their targets, as
+    `out/.<host>.tmp-<run>-XXXXXX`, then swapped in or abandoned together."""
+
+    out: pathlib.Path
+    run: str  # names this call's staging directories
+    created: tuple[pathlib.Path, ...] = ()  # directories made for `out`, deepest first
+
+
+def begin_staging(out: pathlib.Path) -> Staging:
+    """Make `out` (and its missing parents) and name this call's staging directories."""
+    created, path = [], out
+    while not os.path.lexists(path):
+        created.append(path)
+        path = path.parent
+    for directory in reversed(created):
+        directory.mkdir()
+    return Staging(out, os.urandom(4).hex(), tuple(created))
+
+
+def stage_tree(staging: Staging, tree: HostTree
+               ) -> tuple[Optional[pathlib.Path], Optional[Exception]]:
+    """Stage one tree: (its directory, None), or (None, the error), so that a
+    worker that fails still reports, and the caller abandons the whole call."""
+    try:
+        host_dir(staging.out, tree.host)
+        return _stage(staging.out, tree, staging.run), None
+    except (OSError, UnsafePathError) as error:
+        return None, error
+
+
+def abandon(staging: Staging) -> None:
+    """Remove every tree this call staged, then the directories made for `out` while empty."""
+    for path in staging.out.glob(f".*.tmp-{staging.run}-*"):
+        _remove(path)
+    for directory in staging.created:
+        try:
+            directory.rmdir()
+        except OSError:
+            break  # no longer empty: not ours alone
+
+
+def commit(staging: Staging, staged: list[tuple[str, pathlib.Path]]) -> None:
+    """Swap each staged (host, directory) in, once every staged byte is on disk."""
+    targets = [host_dir(staging.out, host) for host, _ in staged]
+    _sync_filesystem(staging.out)
+    for (_, new), target in zip(staged, targets):
+        _swap(new, target)
+    _fsync_dir(staging.out)
+
+
 def write_trees(out: pathlib.Path, trees: list[HostTree], map_trees: Callable = _in_order) -> None:
     """Stage every host's tree, then swap each in: a failure while staging changes nothing.
 
@@ -103,38 +155,16 @@ def write_trees(out: pathlib.Path, trees: list[HostTree], map_trees: Callable = 
     order; a pool's map stages them in worker processes.
     """
     out.mkdir(parents=True, exist_ok=True)
-    targets = [host_dir(out, tree.host) for tree in trees]
-    run = os.urandom(4).hex()  # names this call's staging directories
+    staging = begin_staging(out)
     try:
-        results = map_trees(functools.partial(stage_tree, out, run), trees)
-    except BaseException:  # interrupted: remove whatever was staged so far
-        for tree in trees:
-            for path in out.glob(f".{tree.host}.tmp-{run}-*"):
-                _remove(path)
-        raise
-    staged = [path for path, _ in results if path is not None]
-    try:
+        results = map_trees(functools.partial(stage_tree, staging), trees)
         for _, error in results:
             if error is not None:
                 raise error
-        _sync_filesystem(out)  # every staged byte is on disk before any rename
+        commit(staging, [(tree.host, path) for tree, (path, _) in zip(trees, results)])
     except BaseException:
-        for path in staged:
-            _remove(path)
+        abandon(staging)
         raise
-    for new, target in zip(staged, targets):
-        _swap(new, target)
-    _fsync_dir(out)
-
-
-def stage_tree(out: pathlib.Path, run: str, tree: HostTree
-               ) -> tuple[Optional[pathlib.Path], Optional[Exception]]:
-    """Stage one tree: (its directory, None), or (None, the error), so that a
-    worker that fails still reports, and the caller removes what others staged."""
-    try:
-        return _stage(out, tree, run), None
-    except (OSError, UnsafePathError) as error:
-        return None, error
 
 
 def _stage(out: pathlib.Path, tree: HostTree, run: str) -> pathlib.Path:

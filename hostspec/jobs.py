@@ -21,7 +21,7 @@ from .diagnostics import Diagnostic, has_errors
 T = TypeVar("T")
 R = TypeVar("R")
 Mapper = Callable[[Callable[[T], R], Iterable[T]], list]
-CHUNK_MAX = 8  # files a worker takes at once: enough to hide the messaging, small enough to balance
+CHUNK_MAX = 4  # files a worker takes at once: enough to hide the messaging, small enough to balance
 
 
 def add_option(parser: argparse.ArgumentParser) -> None:

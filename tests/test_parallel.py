@@ -193,3 +193,22 @@ def test_stdin_among_files_with_j2(fleet, tmp_path):
                        cwd=fleet[0].parent, env=env, timeout=120)
     assert trees(tmp_path / "two") == trees(tmp_path / "one")
     assert fleet[0].stem in trees(tmp_path / "two")
+
+
+def test_errors_create_no_output_directory_at_any_depth(fleet, tmp_path, capsys):
+    """Workers stage clean trees while others still compile; an error removes them all."""
+    break_some(fleet)
+    out = tmp_path / "a" / "b" / "out"
+    assert run(capsys, "compile", "-j", "2", *fleet, "--out", out)[0] == 1
+    assert not (tmp_path / "a").exists()
+
+
+def test_an_unwritable_dir_reports_the_diagnostics_first(fleet, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status, _, stderr = run(capsys, "compile", "-j", "2", *fleet, "--out", blocker / "out")
+    assert status == 2 and stderr.startswith("hostspec: cannot write") and stderr.count("\n") == 1
+    break_some(fleet)
+    status, _, stderr = run(capsys, "compile", "-j", "2", "--color", "never", *fleet,
+                            "--out", blocker / "out")
+    assert status == 1 and "error[HS0301]" in stderr and "cannot write" not in stderr
