@@ -155,7 +155,7 @@ def _swap_in(args, out: pathlib.Path, staging: Optional[emit.Staging],
     if status != EXIT_OK or not all(item.built for item in outcomes):
         if staging is not None:
             emit.abandon(staging)
-        return EXIT_ERRORS
+        return status if status == EXIT_USAGE else EXIT_ERRORS
     try:
         problem = problem or next((o.write_error for o in outcomes if o.write_error), None)
         if problem is not None:
@@ -175,7 +175,7 @@ def _compile_and_diff(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapp
     duplicate_hosts(outcomes)
     status = report(args, outcomes)
     if status != EXIT_OK or not all(item.built for item in outcomes):
-        return EXIT_ERRORS
+        return status if status == EXIT_USAGE else EXIT_ERRORS
     return _check(out, [item.tree for item in outcomes], map_files)
 
 

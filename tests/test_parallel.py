@@ -212,3 +212,14 @@ def test_an_unwritable_dir_reports_the_diagnostics_first(fleet, tmp_path, capsys
     status, _, stderr = run(capsys, "compile", "-j", "2", "--color", "never", *fleet,
                             "--out", blocker / "out")
     assert status == 1 and "error[HS0301]" in stderr and "cannot write" not in stderr
+
+
+@pytest.mark.parametrize("check", [(), ("--check",)])
+def test_an_unreadable_file_is_exit_2_as_in_check(fleet, tmp_path, capsys, check):
+    files = [*fleet[:5], tmp_path / "missing.mem", *fleet[5:]]
+    out = tmp_path / "out"
+    results = {jobs: run(capsys, "compile", "-j", jobs, *check, *files, "--out", out) for jobs in ("1", "2")}
+    assert results["2"] == results["1"]
+    status, _, stderr = results["1"]
+    assert status == 2 and "HS0902" in stderr and not out.exists()
+    assert run(capsys, "check", *files)[0] == 2
