@@ -99,6 +99,13 @@ def scale(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
     verdicts.at_most("peak memory, compile 2000 guests", peak, 250, unit=" MiB")
 
 
+def load() -> str:
+    """The load average: other work on the machine shows in every ratio with -j."""
+    if not hasattr(os, "getloadavg"):
+        return "load average unknown"
+    return "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each long measurement (default 3)")
@@ -110,7 +117,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     chosen = set(args.only.split(","))
     print(f"hostspec benchmarks: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.machine()}; targets are for 2 cores")
+          f"{platform.machine()}; targets are for 2 cores; {load()}")
     verdicts = Verdicts()
     work = pathlib.Path(tempfile.mkdtemp(prefix="hostspec-bench-"))
     try:
@@ -125,7 +132,8 @@ def main(argv: list[str]) -> int:
             check_latency.main(args.latency_runs, verdicts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'all targets met' if not verdicts.failed else 'FAILED: ' + ', '.join(verdicts.failed)}")
+    print(f"\n{load()}")
+    print(f"{'all targets met' if not verdicts.failed else 'FAILED: ' + ', '.join(verdicts.failed)}")
     return 1 if verdicts.failed else 0
 
 
