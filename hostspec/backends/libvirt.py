@@ -8,6 +8,7 @@ XML is ever assembled from strings.
 from __future__ import annotations
 
 import copy
+import functools
 import uuid
 from typing import Optional
 
@@ -264,6 +265,7 @@ def _is_header(node) -> bool:
     return text.startswith(" hostspec ") and text.endswith("generated, do not edit ")
 
 
+@functools.lru_cache(maxsize=64)  # the same three names for every guest of a host
 def _comment_safe(text: str) -> str:
     """A file name or version that cannot end an XML comment or break its line."""
     safe = "".join(ch if ch.isalnum() and ch.isascii() or ch in "._+,@=-" else "_" for ch in text)
