@@ -223,3 +223,17 @@ def test_an_unreadable_file_is_exit_2_as_in_check(fleet, tmp_path, capsys, check
     status, _, stderr = results["1"]
     assert status == 2 and "HS0902" in stderr and not out.exists()
     assert run(capsys, "check", *files)[0] == 2
+
+
+def test_check_mode_prints_the_same_diff_with_j2(fleet, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(capsys, "compile", *fleet, "--out", out)[0] == 0
+    (out / fleet[4].stem / "hostspec-manifest.json").write_text("{}\n")
+    (out / fleet[15].stem / "extra.conf").write_text("mine\n")
+    before = snapshot(out)
+    results = {jobs: run(capsys, "compile", "-j", jobs, "--check", *fleet, "--out", out)
+               for jobs in ("1", "2")}
+    assert results["2"] == results["1"]
+    status, diff, _ = results["1"]
+    assert status == 1 and diff.index(fleet[4].stem) < diff.index(fleet[15].stem)
+    assert snapshot(out) == before
