@@ -114,12 +114,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sample", type=int, default=50, help="separate calls timed (default 50)")
     parser.add_argument("--only", default="latency,fleet,scale,check",
                         help="comma-separated subset of latency, fleet, scale, check")
+    parser.add_argument("--work", metavar="DIR", default=None,
+                        help="where inputs and outputs go (default: the system's temporary "
+                             "directory); a tmpfs leaves the disk out of the numbers")
     args = parser.parse_args(argv)
     chosen = set(args.only.split(","))
     print(f"hostspec benchmarks: {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.machine()}; targets are for 2 cores; {load()}")
     verdicts = Verdicts()
-    work = pathlib.Path(tempfile.mkdtemp(prefix="hostspec-bench-"))
+    work = pathlib.Path(tempfile.mkdtemp(prefix="hostspec-bench-", dir=args.work))
+    print(f"working in {work}")
     try:
         if "latency" in chosen:
             latency(work, args.latency_runs, verdicts)
