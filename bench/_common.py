@@ -70,6 +70,24 @@ def max_rss_mib(command: Sequence[str], cwd: pathlib.Path = ROOT) -> float:
     return int(done.stdout.strip()) / 1024  # Linux reports KiB
 
 
+def parallel_capacity(runs: int = 3) -> float:
+    """How much faster two CPU-bound processes finish side by side than one after
+    the other: 2.0 on two idle cores, less when other work holds a core."""
+    loop = [PYTHON, "-c", "s = 0\nfor i in range(3_000_000): s += i * i"]
+
+    def together() -> float:
+        start = time.perf_counter()
+        for child in [subprocess.Popen(loop) for _ in range(2)]:
+            child.wait()
+        return time.perf_counter() - start
+
+    def in_turn() -> float:
+        return sum(wall(loop) for _ in range(2))
+
+    medians = interleaved({"together": together, "in turn": in_turn}, runs)
+    return medians["in turn"] / medians["together"]
+
+
 class Verdicts:
     """Targets met or missed, printed as they are decided."""
 

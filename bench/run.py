@@ -29,7 +29,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import check_latency  # noqa: E402
 import generate  # noqa: E402
 from _common import (HOSTSPEC, PYTHON, Verdicts, interleaved, max_rss_mib,  # noqa: E402
-                     milliseconds, wall)
+                     milliseconds, parallel_capacity, wall)
 
 IMPORT_BASELINE = [PYTHON, "-c", "import lark, attrs, jsonschema, lxml.etree"]
 
@@ -65,6 +65,7 @@ def latency(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
 def fleet(work: pathlib.Path, hosts: int, sample: int, runs: int, verdicts: Verdicts) -> None:
     folder = work / "fleet"
     files = [path.name for path in generate.write_fleet(folder, hosts, 20)]
+    capacity = parallel_capacity()
     medians = interleaved({
         "-j 2": lambda: compile_into(work, files, "-j", "2", cwd=folder),
         "-j 1": lambda: compile_into(work, files, "-j", "1", cwd=folder),
@@ -77,6 +78,9 @@ def fleet(work: pathlib.Path, hosts: int, sample: int, runs: int, verdicts: Verd
     print(f"  one call, -j 1: median {milliseconds(medians['-j 1'])}")
     print(f"  one call per file: {milliseconds(separate)} (measured {len(picked)} calls, "
           f"{milliseconds(one_by_one)}, scaled linearly to {len(files)})")
+    print(f"  parallel capacity before and after: {capacity:.2f}x, {parallel_capacity():.2f}x "
+          "(two CPU-bound processes side by side against in turn: 2.0 on two idle cores, "
+          "less when other work holds a core)")
     verdicts.at_least("separate calls / -j 2", separate / medians["-j 2"], 15)
     verdicts.at_least("-j 1 / -j 2", medians["-j 1"] / medians["-j 2"], 1.6)
 
