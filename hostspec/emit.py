@@ -3,7 +3,8 @@
 A host's tree is built beside the old one (`DIR/.<host>.tmp-XXXXXX`, same
 file system) and swapped in with a rename, so a reader sees the old tree or
 the new one, never half of each.  Nothing outside `DIR/<host>/` is touched
-except those short-lived sibling directories.
+except those short-lived sibling directories.  A `Staging` holds one call's
+trees: workers stage into it, and the driver commits or abandons it whole.
 """
 from __future__ import annotations
 
@@ -148,20 +149,18 @@ def commit(staging: Staging, staged: list[tuple[str, pathlib.Path]]) -> None:
     _fsync_dir(staging.out)
 
 
-def write_trees(out: pathlib.Path, trees: list[HostTree], map_trees: Callable = _in_order) -> None:
-    """Stage every host's tree, then swap each in: a failure while staging changes nothing.
-
-    `map_trees(function, trees)` stages the trees and returns the results in
-    order; a pool's map stages them in worker processes.
-    """
+def write_trees(out: pathlib.Path, trees: list[HostTree]) -> None:
+    """Stage every host's tree, then swap each in: a failure while staging changes nothing."""
     out.mkdir(parents=True, exist_ok=True)
     staging = begin_staging(out)
     try:
-        results = map_trees(functools.partial(stage_tree, staging), trees)
-        for _, error in results:
+        staged = []
+        for tree in trees:
+            path, error = stage_tree(staging, tree)
             if error is not None:
                 raise error
-        commit(staging, [(tree.host, path) for tree, (path, _) in zip(trees, results)])
+            staged.append((tree.host, path))
+        commit(staging, staged)
     except BaseException:
         abandon(staging)
         raise
