@@ -34,10 +34,6 @@ class Result:
     def failed(self, strict: bool = False) -> bool:
         return has_errors(self.diagnostics, strict)
 
-    @property
-    def ok(self) -> bool:
-        return self.spec is not None and not self.failed()
-
 
 def read_source(name: str, stdin: Optional[bytes] = None) -> tuple[Optional[SourceFile], list[Diagnostic]]:
     """Read and decode an input file; `-` is standard input."""

@@ -105,7 +105,6 @@ _TABLE = [
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}
-BY_NAME: dict[str, Code] = {code.name: code for code in CODES.values()}
 
 
 def diag(code: str, message: str, span: Optional[Span], hint: Optional[str] = None,

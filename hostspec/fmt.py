@@ -23,7 +23,7 @@ from . import values as v
 from .api import read_source
 from .diagnostics import Diagnostic
 from .lower import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS
-from .parse import _syntax_error, _cache_path
+from .parse import _syntax_error
 from .source import SourceFile
 
 INDENT = "    "

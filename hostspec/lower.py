@@ -16,7 +16,7 @@ from lark import Token, Tree
 from . import values as v
 from .api import decode_source, _read_limited
 from .codes import diag
-from .diagnostics import Diagnostic, Label
+from .diagnostics import Diagnostic
 from .index import SpanIndex
 from .parse import parse
 from .source import SourceFile, Span

@@ -9,12 +9,12 @@ import functools
 from importlib import resources
 from typing import Optional
 
-from lark import Lark, Token, Tree
+from lark import Lark, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from .codes import diag
 from .diagnostics import Diagnostic
-from .source import SourceFile, Span
+from .source import SourceFile
 
 _TOKEN_NAMES = {"LBRACE": "`{`", "RBRACE": "`}`", "SEMICOLON": "`;`", "_NL": "a line break",
                 "ATOM": "a word", "STRING": "a string", "$END": "the end of the file"}
@@ -61,9 +61,6 @@ def _parse_shared(text: str) -> Tree:
     includes the same templates.  Trees hold only tokens, never the source."""
     return parser().parse(text)
 
-
-def token_span(source: SourceFile, token: Token) -> Span:
-    return source.span(token.start_pos, token.end_pos)
 
 
 def _syntax_error(source: SourceFile, error: UnexpectedInput) -> Diagnostic:

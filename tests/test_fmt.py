@@ -1,7 +1,6 @@
 """`hostspec fmt`: canonical, idempotent, keeps meaning and comments."""
 from __future__ import annotations
 
-import json
 import pathlib
 import subprocess
 import sys
