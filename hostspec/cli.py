@@ -94,8 +94,9 @@ def _external(module: str, attr: str) -> Callable:
 def load_all(args, names: Sequence[str], run_checks: bool = True):
     """Load (and check) each named file; stdin is read once."""
     from . import api
+    from .jobs import read_stdin
 
-    stdin = sys.stdin.buffer.read(api.MAX_SOURCE_BYTES + 1) if "-" in names else None
+    stdin = read_stdin(names)
     step = api.check if run_checks else api.load
     return [step(name, args.include_path, stdin if name == "-" else None) for name in names]
 
