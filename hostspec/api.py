@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import attrs
 
-from . import model as model_mod
+from . import model as model_mod, records
 from .codes import diag
 from .diagnostics import Diagnostic, has_errors, sort_diagnostics
 from .index import SpanIndex
@@ -19,7 +19,7 @@ from .source import SourceFile
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
 
 
-@attrs.define
+@records.define
 class Result:
     """Everything known about one input file after a stage ran."""
 

@@ -14,9 +14,7 @@ import pathlib
 import sys
 from typing import Optional
 
-import attrs
-
-from . import __version__
+from . import __version__, records
 from .audit_items import Item, items
 from .explain import Section, Table, own_format_option, to_markdown, to_text
 from .model import Spec
@@ -25,7 +23,7 @@ EXIT_MATCH, EXIT_DRIFT, EXIT_UNREADABLE = 0, 1, 2
 SHOWN = {"ok": "ok", "drift": "DRIFT", "unknown": "unknown"}
 
 
-@attrs.frozen
+@records.frozen
 class Finding:
     """One item as the host has it."""
 

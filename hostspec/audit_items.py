@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterator
 
-import attrs
-
+from . import records
 from .backends.apply_script import KSM, KSM_RUN, simple_values
 from .backends.cmdline import arguments, boot_pools
 from .backends.modprobe import MODULE_KEYS
@@ -31,7 +30,7 @@ def chosen(text: str) -> str:
     return found[1] if found else text.strip()
 
 
-@attrs.frozen
+@records.frozen
 class Item:
     """One value to read: a file under the root and what it should hold."""
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Optional
 
-import attrs
-
+from . import records
 from .flow import Network
 from .model import Guest, Spec
 
@@ -23,7 +22,7 @@ def spread_pages(count: int, node_count: int) -> list[int]:
             for node in range(node_count)]
 
 
-@attrs.frozen
+@records.frozen
 class Cell:
     """One page size on one NUMA node: pages reserved and the guests placed there.
 
@@ -44,7 +43,7 @@ class Cell:
         return self.reserved - self.used
 
 
-@attrs.frozen
+@records.frozen
 class Demand:
     """A hugepage-backed guest: pages of one size, drawn from a set of nodes."""
 
@@ -55,7 +54,7 @@ class Demand:
     nodes: tuple[int, ...]
 
 
-@attrs.frozen
+@records.frozen
 class Shortfall:
     """A node set whose confined guests need more pages than it holds."""
 
@@ -70,7 +69,7 @@ class Shortfall:
         return self.needed - self.reserved
 
 
-@attrs.frozen
+@records.frozen
 class SizeFit:
     """The outcome for one page size: cells per node, one split, or the shortfalls."""
 
@@ -85,7 +84,7 @@ class SizeFit:
         return self.split is not None
 
 
-@attrs.frozen
+@records.frozen
 class Capacity:
     """The whole memory budget of a host."""
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-import attrs
-
+from . import records
 from .diagnostics import Diagnostic, Label, Severity
 from .source import Span
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
 
 
-@attrs.frozen
+@records.frozen
 class Code:
     id: str
     name: str

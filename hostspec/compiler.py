@@ -15,9 +15,7 @@ import pathlib
 import sys
 from typing import Optional, Sequence
 
-import attrs
-
-from . import __version__, api, emit, jobs
+from . import __version__, api, emit, jobs, records
 from .backends import Context, build_artifacts
 from .codes import diag
 from .diagnostics import Diagnostic, has_errors, sort_diagnostics
@@ -26,7 +24,7 @@ from .source import Span
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
-@attrs.define
+@records.define
 class Compiled:
     """One input file: its front-end result (with backend diagnostics) and tree."""
 
@@ -34,7 +32,7 @@ class Compiled:
     tree: Optional[emit.HostTree] = None
 
 
-@attrs.define
+@records.define
 class Outcome:
     """What the driver needs of one compiled file; small enough to send between processes."""
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import enum
 from typing import Iterable, Optional
 
-import attrs
-
+from . import records
 from .source import Span
 
 
@@ -18,7 +17,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@attrs.frozen
+@records.frozen
 class Label:
     """A secondary span with a short note ("first set here")."""
 
@@ -26,7 +25,7 @@ class Label:
     message: str = ""
 
 
-@attrs.frozen
+@records.frozen
 class Diagnostic:
     code: str
     severity: Severity

@@ -21,8 +21,7 @@ import stat
 import tempfile
 from typing import Callable, Iterable, Optional
 
-import attrs
-
+from . import records
 from .backends import MODE_FILE, Artifact, Context
 
 MANIFEST = "hostspec-manifest.json"
@@ -35,13 +34,13 @@ class UnsafePathError(ValueError):
     """A host name or artifact path that would leave `DIR/<host>/`."""
 
 
-@attrs.frozen
+@records.frozen
 class File:
     data: bytes
     mode: int
 
 
-@attrs.frozen
+@records.frozen
 class HostTree:
     """Everything `DIR/<host>/` must hold: relative path -> file."""
 
@@ -97,7 +96,7 @@ def _in_order(function: Callable, items: Iterable) -> list:
     return list(map(function, items))
 
 
-@attrs.frozen
+@records.frozen
 class Staging:
     """One call's staging area: trees are written beside their targets, as
     `out/.<host>.tmp-<run>-XXXXXX`, then swapped in or abandoned together."""

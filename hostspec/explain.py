@@ -13,9 +13,7 @@ import json
 import sys
 from typing import Optional
 
-import attrs
-
-from . import __version__
+from . import __version__, records
 from .capacity import Capacity, analyse
 from .checks.context import guest_names
 from .diagnostics import has_errors, sort_diagnostics
@@ -33,13 +31,13 @@ EFFECT_WORDS = {
 }
 
 
-@attrs.frozen
+@records.frozen
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
 
 
-@attrs.frozen
+@records.frozen
 class Section:
     title: str
     lines: tuple[str, ...] = ()

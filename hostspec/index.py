@@ -11,12 +11,13 @@ from typing import Optional
 
 import attrs
 
+from . import records
 from .source import Span
 
 Path = tuple
 
 
-@attrs.define
+@records.define
 class SpanIndex:
     statements: dict[Path, Span] = attrs.field(factory=dict)
     values: dict[Path, Span] = attrs.field(factory=dict)

@@ -13,9 +13,7 @@ import os
 import sys
 from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
-import attrs
-
-from . import api
+from . import api, records
 from .diagnostics import Diagnostic, has_errors
 
 T = TypeVar("T")
@@ -87,7 +85,7 @@ def read_stdin(names: Sequence[str]) -> Optional[bytes]:
     return sys.stdin.buffer.read(api.MAX_SOURCE_BYTES + 1) if "-" in names else None
 
 
-@attrs.define
+@records.define
 class Checked:
     """What `check` prints of one file: small enough to send between processes."""
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import attrs
 from lark import Token, Tree
 
-from . import values as v
+from . import records, values as v
 from .api import decode_source, _read_limited
 from .codes import diag
 from .diagnostics import Diagnostic
@@ -48,7 +48,7 @@ GUEST_BLOCKS = {"balloon": {"autodeflate": v.switch, "free-page-reporting": v.sw
 POOL_OPTIONS = ("count", "node", "at")
 
 
-@attrs.frozen
+@records.frozen
 class Node:
     """A statement (body is None) or a block, with its spans."""
 
@@ -75,7 +75,7 @@ class Node:
         return self.tspan(self.words[0]).to(self.tspan(self.words[-1]))
 
 
-@attrs.frozen
+@records.frozen
 class Partial:
     """A lowered template or guest body: a document fragment and its spans."""
 

@@ -11,13 +11,15 @@ from typing import Optional
 
 import attrs
 
+from . import records
+
 KiB, MiB, GiB = 1024, 1024 ** 2, 1024 ** 3
 Path = tuple
 
 _path = attrs.field(default=(), eq=False, repr=False)
 
 
-@attrs.frozen
+@records.frozen
 class Kvm:
     ept: Optional[bool] = None
     vpid: Optional[bool] = None
@@ -26,7 +28,7 @@ class Kvm:
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Pool:
     size: int
     count: int
@@ -39,7 +41,7 @@ class Pool:
         return self.at == "boot"
 
 
-@attrs.frozen
+@records.frozen
 class Hugepages:
     default_size: Optional[int] = None
     pools: tuple[Pool, ...] = ()
@@ -49,14 +51,14 @@ class Hugepages:
         return sorted({pool.size for pool in self.pools})
 
 
-@attrs.frozen
+@records.frozen
 class Thp:
     enabled: Optional[str] = None
     defrag: Optional[str] = None
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Ksm:
     run: Optional[str] = None  # on | off | unmerge
     pages_to_scan: Optional[int] = None
@@ -66,14 +68,14 @@ class Ksm:
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Swap:
     size: int = 0
     swappiness: Optional[int] = None
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Overcommit:
     policy: Optional[str] = None  # heuristic | always | never
     ratio: Optional[int] = None
@@ -81,7 +83,7 @@ class Overcommit:
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Host:
     name: str
     cpu: str
@@ -100,7 +102,7 @@ class Host:
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Backing:
     type: str = "normal"  # normal | hugepages
     size: Optional[int] = None  # None: the host's default (see page_size)
@@ -112,7 +114,7 @@ class Backing:
         return self.type == "hugepages"
 
 
-@attrs.frozen
+@records.frozen
 class Balloon:
     model: str = "virtio"  # virtio | none
     autodeflate: Optional[bool] = None
@@ -121,7 +123,7 @@ class Balloon:
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Guest:
     name: str
     memory: int
@@ -135,7 +137,7 @@ class Guest:
     path: Path = _path
 
 
-@attrs.frozen
+@records.frozen
 class Spec:
     """One host and its guests."""
 

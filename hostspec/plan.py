@@ -14,9 +14,7 @@ import json
 import sys
 from typing import Optional
 
-import attrs
-
-from . import __version__, api
+from . import __version__, api, records
 from .backends import Artifact, Context, build_artifacts
 from .backends.modprobe import MODULE_KEYS
 from .checks.context import guest_names
@@ -29,7 +27,7 @@ from .plan_words import change_words
 CMDLINE_KINDS = ("grub", "kernel-cmdline")
 
 
-@attrs.frozen
+@records.frozen
 class Change:
     """One artifact that is added, removed or changed."""
 
@@ -40,7 +38,7 @@ class Change:
     details: tuple[str, ...]
 
 
-@attrs.frozen
+@records.frozen
 class Plan:
     old_host: str
     new_host: str

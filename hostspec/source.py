@@ -10,8 +10,10 @@ from typing import Optional
 
 import attrs
 
+from . import records
 
-@attrs.frozen(eq=False)
+
+@records.frozen(eq=False)
 class SourceFile:
     """The text of one input file and where it was included from."""
 
@@ -68,7 +70,7 @@ class SourceFile:
         return chain
 
 
-@attrs.frozen(eq=False)
+@records.frozen(eq=False)
 class Span:
     """A character range [start, end) in a source file."""
 

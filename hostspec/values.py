@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-import attrs
+from . import records
 
 UNITS = {"K": 1, "KiB": 1, "M": 2, "MiB": 2, "G": 3, "GiB": 3, "T": 4, "TiB": 4}
 DECIMAL_UNITS = {"kb": "KiB", "mb": "MiB", "gb": "GiB", "tb": "TiB"}
@@ -22,7 +22,7 @@ _VERSION_RE = re.compile(r"[0-9]+\.[0-9]+")
 _DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
-@attrs.frozen
+@records.frozen
 class BadValue(Exception):
     code: str
     message: str

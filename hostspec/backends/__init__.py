@@ -14,6 +14,7 @@ from typing import Callable
 
 import attrs
 
+from .. import records
 from ..diagnostics import Diagnostic
 from ..index import SpanIndex
 from ..model import Spec
@@ -21,7 +22,7 @@ from ..model import Spec
 MODE_FILE, MODE_EXECUTABLE = 0o644, 0o755
 
 
-@attrs.frozen
+@records.frozen
 class Artifact:
     path: str          # relative to DIR/<host>/, with forward slashes
     data: bytes
@@ -31,7 +32,7 @@ class Artifact:
     summary: str = ""  # what it changes, in a few words, for `hostspec explain`
 
 
-@attrs.frozen
+@records.frozen
 class Context:
     """What backends know besides the model: where it came from."""
 

@@ -5,8 +5,7 @@ import functools
 import re
 from typing import Iterable, Iterator, Optional, TypeVar
 
-import attrs
-
+from .. import records
 from ..capacity import Capacity, analyse
 from ..codes import diag
 from ..diagnostics import Diagnostic, Label
@@ -19,7 +18,7 @@ T = TypeVar("T")
 _NUMBERED = re.compile(r"^(.*?)([0-9]+)([^0-9]*)$")
 
 
-@attrs.frozen
+@records.frozen
 class Context:
     spec: Spec
     index: SpanIndex
