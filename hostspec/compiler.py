@@ -131,7 +131,7 @@ def run(args) -> int:
         with jobs.mapper(args.jobs, len(tasks)) as map_files:
             return _compile_and_diff(args, out, tasks, map_files)
     try:
-        staging, problem = emit.begin_staging(out), None
+        staging, problem = emit.begin_staging(out, functools.partial(_waiting, args, out)), None
     except OSError as exc:  # reported after the diagnostics, which come first
         staging, problem = None, exc
     try:
@@ -142,6 +142,13 @@ def run(args) -> int:
         if staging is not None:
             emit.abandon(staging)
         raise
+    finally:
+        emit.release(staging)
+
+
+def _waiting(args, out: pathlib.Path) -> None:
+    if not args.quiet:
+        print(f"hostspec: waiting for another compile into `{out}` to finish", file=sys.stderr)
 
 
 def _swap_in(args, out: pathlib.Path, staging: Optional[emit.Staging],

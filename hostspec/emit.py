@@ -104,17 +104,64 @@ class Staging:
     out: pathlib.Path
     run: str  # names this call's staging directories
     created: tuple[pathlib.Path, ...] = ()  # directories made for `out`, deepest first
+    lock: Optional[int] = None  # `out` opened and flock()ed until `release`, where supported
 
 
-def begin_staging(out: pathlib.Path) -> Staging:
-    """Make `out` (and its missing parents) and name this call's staging directories."""
+def begin_staging(out: pathlib.Path, on_wait: Callable[[], None] = lambda: None) -> Staging:
+    """Make `out` (and its missing parents), lock it, and name this call's staging directories.
+
+    The lock (flock(2) on `out` itself, so no file is added to it) makes
+    compiles into one directory take turns: `on_wait` is called when another
+    holds it.  Holding it, a compile knows that any staging directory it finds
+    is left over from one that was killed, and removes those of its hosts.
+    """
     created, path = [], out
     while not os.path.lexists(path):
         created.append(path)
         path = path.parent
     for directory in reversed(created):
         directory.mkdir()
-    return Staging(out, os.urandom(4).hex(), tuple(created))
+    return Staging(out, os.urandom(4).hex(), tuple(created), _lock(out, on_wait))
+
+
+def release(staging: Optional[Staging]) -> None:
+    """Let the next compile into `staging.out` go ahead."""
+    if staging is not None and staging.lock is not None:
+        os.close(staging.lock)  # closing the last descriptor releases the flock
+
+
+def _lock(out: pathlib.Path, on_wait: Callable[[], None]) -> Optional[int]:
+    """`out` opened and exclusively flock()ed, or None where it cannot be locked."""
+    import fcntl
+
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+    except OSError as error:
+        os.close(fd)
+        if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF):
+            return None  # a file system without flock: compile unlocked, clean nothing
+        raise
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _leftovers(out: pathlib.Path, host: str, run: str) -> list[pathlib.Path]:
+    """`host`'s staging and set-aside directories in `out` made by other, killed, compiles."""
+    pattern = re.compile(rf"\.{re.escape(host)}\.(?:tmp-[0-9a-f]{{8}}-[a-z0-9_]{{8}}|old-[0-9a-f]{{8}})")
+    mine = f".{host}.tmp-{run}-"
+    try:
+        names = os.listdir(out)
+    except OSError:
+        return []
+    return [out / name for name in sorted(names)
+            if pattern.fullmatch(name) and not name.startswith(mine)]
 
 
 def stage_tree(staging: Staging, tree: HostTree
@@ -145,6 +192,10 @@ def commit(staging: Staging, staged: list[tuple[str, pathlib.Path]]) -> None:
     _sync_filesystem(staging.out)
     for (_, new), target in zip(staged, targets):
         _swap(new, target)
+    if staging.lock is not None:  # no other compile is running: these are from killed ones
+        for host, _ in staged:
+            for path in _leftovers(staging.out, host, staging.run):
+                _remove(path)
     _fsync_dir(staging.out)
 
 
@@ -163,6 +214,8 @@ def write_trees(out: pathlib.Path, trees: list[HostTree]) -> None:
     except BaseException:
         abandon(staging)
         raise
+    finally:
+        release(staging)
 
 
 def _stage(out: pathlib.Path, tree: HostTree, run: str) -> pathlib.Path:
