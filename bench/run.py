@@ -85,9 +85,10 @@ def fleet(work: pathlib.Path, hosts: int, sample: int, runs: int, verdicts: Verd
     verdicts.at_least("-j 1 / -j 2", medians["-j 1"] / medians["-j 2"], 1.6)
 
 
-def scale(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
-    small = generate.write_host(work / "big-200.mem", 200)
-    big = generate.write_host(work / "big-2000.mem", 2000)
+def scale(work: pathlib.Path, runs: int, verdicts: Verdicts, sizes: tuple[int, int] = (200, 2000)) -> None:
+    few, many = sizes
+    small = generate.write_host(work / f"big-{few}.mem", few)
+    big = generate.write_host(work / f"big-{many}.mem", many)
     subjects = {}
     for path in (small, big):
         subjects[f"check {path.stem}"] = lambda p=path: wall([*HOSTSPEC, "check", "-q", p.name], cwd=work)
@@ -98,9 +99,9 @@ def scale(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
     for name, seconds in medians.items():
         print(f"  {name}: median {milliseconds(seconds)}")
     for step in ("check", "compile"):
-        ratio = medians[f"{step} big-2000"] / medians[f"{step} big-200"]
-        verdicts.at_most(f"{step} 2000 guests / 200 guests", ratio, 12)
-    verdicts.at_most("peak memory, compile 2000 guests", peak, 250, unit=" MiB")
+        ratio = medians[f"{step} {big.stem}"] / medians[f"{step} {small.stem}"]
+        verdicts.at_most(f"{step} {many} guests / {few} guests", ratio, 12)
+    verdicts.at_most(f"peak memory, compile {many} guests", peak, 250, unit=" MiB")
 
 
 def load() -> str:
@@ -110,12 +111,21 @@ def load() -> str:
     return "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def _sizes(text: str) -> tuple[int, int]:
+    few, _, many = text.partition(",")
+    if not (few.isdigit() and many.isdigit() and 0 < int(few) < int(many)):
+        raise argparse.ArgumentTypeError(f"expected FEW,MANY with 0 < FEW < MANY, not {text!r}")
+    return int(few), int(many)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each long measurement (default 3)")
     parser.add_argument("--latency-runs", type=int, default=15, help="runs of each short one (default 15)")
     parser.add_argument("--hosts", type=int, default=500, help="fleet size (default 500)")
     parser.add_argument("--sample", type=int, default=50, help="separate calls timed (default 50)")
+    parser.add_argument("--guests", type=_sizes, default=(200, 2000), metavar="FEW,MANY",
+                        help="the two host sizes the scale target compares (default 200,2000)")
     parser.add_argument("--only", default="latency,fleet,scale,check",
                         help="comma-separated subset of latency, fleet, scale, check")
     parser.add_argument("--work", metavar="DIR", default=None,
@@ -134,7 +144,7 @@ def main(argv: list[str]) -> int:
         if "fleet" in chosen:
             fleet(work, args.hosts, args.sample, args.runs, verdicts)
         if "scale" in chosen:
-            scale(work, args.runs, verdicts)
+            scale(work, args.runs, verdicts, args.guests)
         if "check" in chosen:
             print()
             check_latency.main(args.latency_runs, verdicts)
