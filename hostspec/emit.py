@@ -152,16 +152,21 @@ def _lock(out: pathlib.Path, on_wait: Callable[[], None]) -> Optional[int]:
         raise
 
 
-def _leftovers(out: pathlib.Path, host: str, run: str) -> list[pathlib.Path]:
-    """`host`'s staging and set-aside directories in `out` made by other, killed, compiles."""
-    pattern = re.compile(rf"\.{re.escape(host)}\.(?:tmp-[0-9a-f]{{8}}-[a-z0-9_]{{8}}|old-[0-9a-f]{{8}})")
-    mine = f".{host}.tmp-{run}-"
+def _leftovers(out: pathlib.Path, hosts: set[str], run: str) -> list[pathlib.Path]:
+    """The staging and set-aside directories of `hosts` in `out` made by other, killed, compiles."""
     try:
         names = os.listdir(out)
     except OSError:
         return []
-    return [out / name for name in sorted(names)
-            if pattern.fullmatch(name) and not name.startswith(mine)]
+    found = []
+    for name in sorted(names):
+        match = _LEFTOVER.fullmatch(name)
+        if match and match["host"] in hosts and match["run"] != run:
+            found.append(out / name)
+    return found
+
+
+_LEFTOVER = re.compile(r"\.(?P<host>.+)\.(?:tmp-(?P<run>[0-9a-f]{8})-[a-z0-9_]{8}|old-[0-9a-f]{8})")
 
 
 def stage_tree(staging: Staging, tree: HostTree
@@ -193,9 +198,8 @@ def commit(staging: Staging, staged: list[tuple[str, pathlib.Path]]) -> None:
     for (_, new), target in zip(staged, targets):
         _swap(new, target)
     if staging.lock is not None:  # no other compile is running: these are from killed ones
-        for host, _ in staged:
-            for path in _leftovers(staging.out, host, staging.run):
-                _remove(path)
+        for path in _leftovers(staging.out, {host for host, _ in staged}, staging.run):
+            _remove(path)
     _fsync_dir(staging.out)
 
 
@@ -223,8 +227,15 @@ def _stage(out: pathlib.Path, tree: HostTree, run: str) -> pathlib.Path:
     root = pathlib.Path(tempfile.mkdtemp(prefix=f".{tree.host}.tmp-{run}-", dir=out))
     try:
         os.chmod(root, 0o755)  # mkdtemp makes 0700
+        made: set[pathlib.PurePosixPath] = set()
         for path, file in tree.files.items():
-            _write_file(root, safe_relative(path), file)
+            relative = safe_relative(path)
+            for directory in reversed(relative.parents[:-1]):
+                if directory not in made:  # a fresh tree: nothing is there but what we made
+                    os.mkdir(root / directory)
+                    os.chmod(root / directory, 0o755)  # not the umask's choice: the tree is an image
+                    made.add(directory)
+            _write_file(root, relative, file)
     except BaseException:
         _remove(root)
         raise
@@ -232,17 +243,16 @@ def _stage(out: pathlib.Path, tree: HostTree, run: str) -> pathlib.Path:
 
 
 def _write_file(root: pathlib.Path, relative: pathlib.PurePosixPath, file: File) -> None:
-    directory = root
-    for part in relative.parts[:-1]:
-        directory = directory / part
-        if not directory.is_dir():
-            directory.mkdir()
-            os.chmod(directory, 0o755)  # not the umask's choice: the tree is an image
+    """One new file (its directory made already): the whole of `file.data`, then its mode."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with os.fdopen(os.open(directory / relative.name, flags, 0o600), "wb") as handle:
-        handle.write(file.data)
-        handle.flush()
-        os.fchmod(handle.fileno(), file.mode)
+    fd = os.open(root / relative, flags, 0o600)
+    try:
+        view = memoryview(file.data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, file.mode)
+    finally:
+        os.close(fd)
 
 
 def _swap(new: pathlib.Path, target: pathlib.Path) -> None:
