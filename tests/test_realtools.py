@@ -15,9 +15,10 @@ import subprocess
 import pytest
 
 import update_golden
-from hostspec import emit
+from hostspec import __version__, cli, emit
 from hostspec.backends import apply_script, cmdline, modprobe, systemd
 
+REPO = pathlib.Path(__file__).resolve().parent.parent
 CASES = update_golden.case_dirs()
 DEBIAN_DEFAULT_GRUB = pathlib.Path("/usr/share/grub/default/grub")
 SYSTEM_UNITS = pathlib.Path("/usr/lib/systemd/system")
@@ -224,3 +225,34 @@ def test_real_grub_mkconfig_puts_the_arguments_on_every_entry(trees, tmp_path, c
         start = words.index(ours[0])
         assert words[start:start + len(ours)] == ours, words
         assert "ro" in words[:start]  # after the distribution's own arguments
+
+
+# -- a hostile source file name reaches no shell ------------------------------------------
+
+@pytest.mark.parametrize("name", ["x\n$(touch PWNED).mem", "hv-münchen.mem", "a;b`touch PWNED`'\".mem"])
+def test_a_source_file_name_cannot_break_out_of_a_header(tmp_path, name):
+    source = tmp_path / name
+    source.write_bytes((REPO / "examples" / "hv-intel-2node.mem").read_bytes())
+    out, work = tmp_path / "out", tmp_path / "work"
+    work.mkdir()
+    assert cli.main(["compile", "-q", str(source), "--out", str(out)]) == 0
+    (tree,) = out.iterdir()
+    shown = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._+,@=-") else "_" for ch in name)
+    manifest = (tree / emit.MANIFEST).read_text()
+    assert f'"file": "{shown}"' in manifest
+    for path in (cmdline.GRUB_PATH, apply_script.PATH, systemd.PATH, modprobe.PATH):
+        data = (tree / path).read_bytes()
+        data.decode("ascii")
+        lines = data.decode().splitlines()
+        body = lines[1:] if lines[0].startswith("#!") else lines
+        assert body[0] == f"# hostspec {__version__} from {shown}: generated, do not edit"
+    for script in (cmdline.GRUB_PATH, apply_script.PATH):
+        assert run(tool("shellcheck", "shellcheck"), "-s", "sh", "-e", "SC2034", tree / script).returncode == 0
+    grub = work / "grub"
+    grub.write_text('GRUB_CMDLINE_LINUX="ro"\n')
+    done = run(tool("dash", "dash"), "-c", SOURCE_LIKE_GRUB_MKCONFIG, "dash", grub,
+               (tree / cmdline.GRUB_PATH).parent, cwd=work)
+    assert done.returncode == 0 and done.stderr == "" and done.stdout.startswith("ro default_hugepagesz=1G ")
+    assert run(tool("dash", "dash"), "-n", tree / apply_script.PATH).returncode == 0
+    assert list(work.iterdir()) == [grub]  # nothing ran: no PWNED
+    assert verify_unit(tree, tmp_path).stderr == ""

@@ -32,11 +32,18 @@ class Artifact:
     summary: str = ""  # what it changes, in a few words, for `hostspec explain`
 
 
+def safe_source_name(name: str) -> str:
+    """A file's base name as the headers and manifest show it: ASCII letters,
+    digits and `._+,@=-`, anything else `_`, so that no file name (a newline,
+    `$(...)`, a non-ASCII letter) can end a comment or reach a shell."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._+,@=-") else "_" for ch in name)
+
+
 @records.frozen
 class Context:
     """What backends know besides the model: where it came from."""
 
-    source_name: str    # base name of the source file, for header comments
+    source_name: str = attrs.field(converter=safe_source_name)  # base name, for headers and manifest
     source_sha256: str  # sha256 of the source bytes
     version: str        # hostspec version
     base_dir: pathlib.Path  # directory of the spec (relative `base` paths)
