@@ -176,13 +176,51 @@ def _type(error, path, index):
 
 
 def _minimum(error, path, index):
-    return diag("HS0204", f"`{_key_name(path)}` must be at least {error.validator_value}, not {error.instance}",
-                index.value(path), f"raise it to {error.validator_value} or more")
+    bound, value = _as_written(error, path, index)
+    return diag("HS0204", f"`{_key_name(path)}` must be at least {bound}, not {value}",
+                index.value(path), f"raise it to {bound} or more")
 
 
 def _maximum(error, path, index):
-    return diag("HS0210", f"`{_key_name(path)}` must be at most {error.validator_value}, not {error.instance}",
+    bound, value = _as_written(error, path, index)
+    return diag("HS0210", f"`{_key_name(path)}` must be at most {bound}, not {value}",
                 index.value(path), "no value is wrapped or truncated: write a smaller number")
+
+
+def _as_written(error, path, index) -> tuple[str, str]:
+    """A limit and the value that broke it, in the terms of the input: a size or
+    duration written with a unit in a `.mem` file is shown with units (the
+    document holds bytes and milliseconds), a plain number as it is."""
+    bound, value = error.validator_value, error.instance
+    span = index.value(path)
+    kind = _unit_kinds().get(_key_name(path))
+    if kind is None or span is None or span.text.strip().isdigit() or not isinstance(bound, int):
+        return str(bound), str(value)
+    from .units import format_size
+
+    if kind == "duration":
+        return _format_duration(bound), span.text
+    shown = format_size(bound)
+    return (shown if shown.endswith("iB") else f"{bound} byte{'' if bound == 1 else 's'}"), span.text
+
+
+def _format_duration(milliseconds: int) -> str:
+    return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
+
+
+@functools.lru_cache(maxsize=1)
+def _unit_kinds() -> dict[str, str]:
+    """Keys whose `.mem` value carries a unit: key -> "size" or "duration"."""
+    from . import values as v
+    from .lower import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS
+
+    readers = {**HOST_KEYS, **GUEST_KEYS}
+    for block in (*HOST_BLOCKS.values(), *GUEST_BLOCKS.values()):
+        readers.update(block)
+    kinds = {key: "size" for key, read in readers.items() if read is v.size}
+    kinds.update({key: "duration" for key, read in readers.items() if read in (v.duration, v.seconds)})
+    kinds["size"] = "size"  # a pool's page size, read by the `pool` statement
+    return kinds
 
 
 def _required(error, path, index):

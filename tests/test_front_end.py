@@ -173,3 +173,24 @@ def test_control_characters_never_reach_the_terminal_raw(tmp_path):
     assert run.returncode == 1 and "HS0213" in run.stderr
     assert "\x1b" not in run.stderr
     assert "a\\x1b[31mb" in run.stderr
+
+
+def test_limits_are_shown_in_the_units_the_input_was_written_in(tmp_path):
+    mem = tmp_path / "limits.mem"
+    mem.write_text("hostspec 1\nhost a {\n    cpu intel\n    memory 2000000TiB\n"
+                   "    ksm { sleep 4294967296s }\n    swap { swappiness 250 }\n}\n"
+                   "guest g { memory 0GiB; balloon virtio { stats-period 3000000000s } }\n")
+    messages = [d.message for d in api.check(str(mem)).diagnostics]
+    assert messages == ["`memory` must be at most 1048576TiB, not 2000000TiB",
+                        "`sleep` must be at most 4294967295ms, not 4294967296s",
+                        "`swappiness` must be at most 200, not 250",
+                        "`memory` must be at least 1 byte, not 0GiB",
+                        "`stats-period` must be at most 2147483s, not 3000000000s"]
+    document = json.loads(hostspec("export", "examples/lab.mem").stdout)
+    document["host"]["memory"] = 2 ** 61
+    document["host"]["ksm"] = {"sleep": 2 ** 33}
+    as_json = tmp_path / "limits.json"
+    as_json.write_text(json.dumps(document, indent=1))
+    messages = [d.message for d in api.check(str(as_json)).diagnostics]
+    assert messages == [f"`memory` must be at most {2 ** 60}, not {2 ** 61}",
+                        f"`sleep` must be at most {2 ** 32 - 1}, not {2 ** 33}"]
