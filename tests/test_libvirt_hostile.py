@@ -70,12 +70,14 @@ def _hostile(tmp_path: pathlib.Path) -> dict[str, tuple[str, bytes]]:
             ["<domain type='kvm'>", "</domain>"]).encode()),
         "no-name": ("HS0405", b"<domain type='kvm'><vcpu>1</vcpu></domain>"),
         "two-names": ("HS0405", b"<domain type='kvm'><name>vm</name><name>vm</name></domain>"),
+        "padded-name": ("HS0405", DOMAIN_BODY.replace("<name>vm<", "<name>\n  vm\n  <").join(
+            ["<domain type='kvm'>", "</domain>"]).encode()),
     }
 
 
 CASES = ["external-entity", "external-entity-hostname", "parameter-entity", "billion-laughs",
          "network-dtd", "undefined-entity", "malformed", "not-xml", "empty", "deep",
-         "not-a-domain", "namespaced-domain", "name-mismatch", "no-name", "two-names"]
+         "not-a-domain", "namespaced-domain", "name-mismatch", "no-name", "two-names", "padded-name"]
 
 
 def _compile(tmp_path: pathlib.Path) -> subprocess.CompletedProcess:

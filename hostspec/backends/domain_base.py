@@ -97,7 +97,12 @@ def _not_the_domain(root, guest: Guest, file_name: str, span) -> Optional[Diagno
     if len(names) > 1:
         return diag("HS0405", f"`base` domain in `{file_name}` has {len(names)} `<name>` elements",
                     span, hint="keep one `<name>` in the base domain")
-    found = (names[0].text or "").strip()
+    found = names[0].text or ""
+    if found != guest.name and found.strip() == guest.name:
+        return diag("HS0405", f"`base` domain's `<name>` has spaces or line breaks around "
+                    f"`{guest.name}`", span,
+                    hint=f"write `<name>{guest.name}</name>` in the base domain: libvirt "
+                         "refuses a name with white space around it")
     if found != guest.name:
         return diag("HS0405", f"`base` domain is named `{shown(found)}`, not `{guest.name}`", span,
                     hint="name the guest like the base domain, or point `base` at that "
