@@ -204,8 +204,11 @@ def test_script_refuses_an_unsafe_word():
 
 
 @pytest.mark.parametrize("ksm, conflicts", [({"run": "on"}, True), ({"run": "off"}, True),
-                                            ({"sleep": 20}, False)])
-def test_unit_conflicts_with_ksmtuned_only_when_run_is_pinned(ksm, conflicts):
+                                            ({"sleep": 20}, True), ({"pages-to-scan": 100}, True),
+                                            ({"merge-across-nodes": False}, False),
+                                            ({"use-zero-pages": True}, False)])
+def test_unit_conflicts_with_ksmtuned_when_a_value_it_writes_is_pinned(ksm, conflicts):
+    # ksmtuned's loop writes run, pages_to_scan and sleep_millisecs (DOMAIN.md §3).
     unit = by_path(spec_of(ksm=ksm))[systemd.PATH].data.decode().splitlines()
     assert ("Conflicts=ksmtuned.service" in unit) == conflicts
     after = next(l for l in unit if l.startswith("After="))

@@ -134,14 +134,20 @@ def test_a_setting_no_longer_set_says_the_host_keeps_it(capsys, tmp_path):
 
 
 def test_ksm_run_pinned_changes_the_unit_as_well(capsys, tmp_path):
-    old = BASE.replace("ksm { run on }", "ksm { pages-to-scan 100 }")
+    old = BASE.replace("ksm { run on }", "ksm { use-zero-pages on }")
     report = plan_json(capsys, tmp_path, BASE, old)
     found = changes(report)
     assert found["usr/libexec/hostspec/apply-memory"] == (
-        "changed", "runtime", ["`KSM pages_to_scan` no longer set (was 100; the running host "
+        "changed", "runtime", ["`KSM use_zero_pages` no longer set (was 1; the running host "
                                "keeps it until reboot)", "`KSM run` set to 1"])
     assert found["etc/systemd/system/hostspec-memory.service"][2] == [
         "adds `Conflicts=ksmtuned.service`"]
+
+
+def test_pinning_pages_to_scan_instead_of_run_keeps_ksmtuned_stopped(capsys, tmp_path):
+    old = BASE.replace("ksm { run on }", "ksm { pages-to-scan 100 }")
+    found = changes(plan_json(capsys, tmp_path, BASE, old))
+    assert "etc/systemd/system/hostspec-memory.service" not in found  # both conflict
 
 
 def test_a_host_setting_a_domain_uses_is_named_without_guest_changes(capsys, tmp_path):

@@ -19,12 +19,19 @@ def _ordering(spec: Spec) -> list[str]:
     lines = [f"After={' '.join(after)}",
              # libvirtd on Debian; virtqemud where libvirt runs modular daemons.
              "Before=libvirtd.service virtqemud.service"]
-    if ksm.run is not None:
-        # ksmtuned rewrites `run` on its own and would undo the spec.  Conflicts=
+    if pins_ksmtuned_values(spec):
+        # ksmtuned rewrites these on its own and would undo the spec.  Conflicts=
         # alone does not order; with After= above the stop job of ksmtuned
         # completes before this unit starts.
         lines.append("Conflicts=ksmtuned.service")
     return lines
+
+
+def pins_ksmtuned_values(spec: Spec) -> bool:
+    """The spec sets a KSM value ksmtuned's loop writes: `run`, `pages_to_scan`
+    or `sleep_millisecs` (reference/DOMAIN.md §3)."""
+    ksm = spec.host.ksm
+    return any(value is not None for value in (ksm.run, ksm.pages_to_scan, ksm.sleep_ms))
 
 
 def unit_text(spec: Spec, ctx: Context) -> str:
@@ -51,7 +58,7 @@ def memory_unit(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnost
     if not needs_apply_script(spec):
         return [], []
     summary = "runs apply-memory at every boot, before libvirtd"
-    if spec.host.ksm.run is not None:
+    if pins_ksmtuned_values(spec):
         summary += "; stops ksmtuned"
     # A changed unit needs no reboot: `systemctl daemon-reload` picks it up, and
     # what it runs (apply-memory) applies at runtime.
