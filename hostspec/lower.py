@@ -161,6 +161,9 @@ class Lowerer:
             relative = v.string(str(node.words[0]))
         except v.BadValue as problem:
             return self.bad(problem, node.values_span())
+        if "\0" in relative:  # no file system path holds one
+            return self.error("HS0222", "cannot read included file: its path holds a NUL character",
+                              node.values_span(), "remove the NUL character (byte 0) from the path")
         here = path.parent if path is not None else self.roots[0]
         target = (here / relative).resolve()
         if not any(target.is_relative_to(root) for root in self.roots):

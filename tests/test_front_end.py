@@ -194,3 +194,12 @@ def test_limits_are_shown_in_the_units_the_input_was_written_in(tmp_path):
     messages = [d.message for d in api.check(str(as_json)).diagnostics]
     assert messages == [f"`memory` must be at most {2 ** 60}, not {2 ** 61}",
                         f"`sleep` must be at most {2 ** 32 - 1}, not {2 ** 33}"]
+
+
+def test_a_nul_byte_in_an_include_path_is_a_diagnostic(tmp_path):
+    spec = tmp_path / "nul.mem"
+    spec.write_bytes(b'hostspec 1\ninclude "a\x00b.mem"\nhost h { cpu intel; memory 16GiB }\n')
+    run = hostspec("check", str(spec), "--format", "json")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    (diagnostic,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert (diagnostic["code"], diagnostic["line"], diagnostic["column"]) == ("HS0222", 2, 9)
