@@ -41,18 +41,12 @@ class Diagnostic:
         return CODES[self.code].name
 
     def sort_key(self) -> tuple:
-        top = _top_span(self.span)
-        if top is None:
-            return (self.file_name, -1, -1, self.code)
-        return (top.file.name, top.start, top.end, self.code, self.message)
-
-
-def _top_span(span: Optional[Span]) -> Optional[Span]:
-    """Diagnostics in included files sort at the include line of the top file."""
-    if span is None:
-        return None
-    chain = span.file.include_chain()
-    return chain[-1] if chain else span
+        """By position: in an included file, at the include line of the top file,
+        then by position in each included file down to the span itself."""
+        if self.span is None:
+            return (self.file_name, (), self.code, "")
+        chain = [*reversed(self.span.file.include_chain()), self.span]
+        return (chain[0].file.name, tuple((s.start, s.end) for s in chain), self.code, self.message)
 
 
 def has_errors(diagnostics: Iterable[Diagnostic], strict: bool = False) -> bool:

@@ -7,6 +7,7 @@ enumerations, ranges and required keys are left to the schema.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -190,7 +191,7 @@ class Lowerer:
         except OSError as exc:
             return self.error("HS0222", f"cannot read included file `{relative}`: {exc.strerror or exc}",
                               node.values_span(), "check the path; it is relative to the including file")
-        source, problems = decode_source(display_name(target, self.roots[0]), raw, included_from=node.span)
+        source, problems = decode_source(display_name(target, self.roots[0], self.top.name), raw, included_from=node.span)
         self.diagnostics += [_at_include(p, node) for p in problems]
         if source is None:
             return
@@ -443,11 +444,16 @@ def did_you_mean(word: str, choices: Iterable[str]) -> Optional[str]:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-def display_name(target: pathlib.Path, root: pathlib.Path) -> str:
+def display_name(target: pathlib.Path, root: pathlib.Path, top_name: str) -> str:
+    """An included file's name, said the way the top file's was: a file under the
+    spec's directory beside the top file's name (`specs/templates/a.mem` for
+    `specs/host.mem`), any other (from `--include-path`) absolute."""
     try:
-        return str(target.relative_to(root))
+        relative = target.relative_to(root)
     except ValueError:
         return str(target)
+    folder = "" if top_name == "<stdin>" else os.path.dirname(top_name)
+    return os.path.join(folder, str(relative))
 
 
 def _at_include(problem: Diagnostic, node: Node) -> Diagnostic:

@@ -47,12 +47,13 @@ class SourceFile:
         return index + 1, offset - self._line_starts[index] + 1
 
     def line_text(self, line: int) -> str:
-        """The text of a 1-based line, without its newline."""
+        """The text of a 1-based line, without its line break (`\n` or `\r\n`)."""
         if line < 1 or line > len(self._line_starts):
             return ""
         start = self._line_starts[line - 1]
         end = self.text.find("\n", start)
-        return self.text[start:] if end < 0 else self.text[start:end]
+        text = self.text[start:] if end < 0 else self.text[start:end]
+        return text[:-1] if text.endswith("\r") else text
 
     @property
     def line_count(self) -> int:

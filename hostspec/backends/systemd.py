@@ -11,7 +11,6 @@ PATH = "etc/systemd/system/hostspec-memory.service"
 
 def _ordering(spec: Spec) -> list[str]:
     """[Unit] lines: what runs before this unit, and what it keeps away."""
-    ksm = spec.host.ksm
     after = ["systemd-sysctl.service"]  # vm.nr_hugepages from sysctl.d lands first
     if sets_ksm(spec):
         # Debian's ksm.service and ksmtuned write KSM values too: go last.
