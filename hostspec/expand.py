@@ -53,8 +53,9 @@ class Expander:
             return self.resolved[name]
         node, parent, partial = self.lw.templates[name]
         if name in visiting:
+            cycle = visiting[visiting.index(name):] + (name,)
             self.lw.error("HS0221", f"template `{name}` inherits from itself through "
-                          f"{' -> '.join(visiting + (name,))}", node.span,
+                          f"{' -> '.join(cycle)}", node.span,
                           "break the cycle: one template must not use `from`")
             self.resolved[name] = None
             return None
@@ -74,7 +75,14 @@ class Expander:
         base = self.template(parent_name, visiting)
         return merge(base, partial) if base is not None else None
 
+    def resolve_templates(self) -> None:
+        """Resolve every template's chain once, used or not: an unknown parent
+        or a cycle is reported once, at the template that wrote it."""
+        for name in self.lw.templates:
+            self.template(name)
+
     def guests(self) -> list[dict]:
+        self.resolve_templates()
         documents: list[dict] = []
         for node, parent, partial in self.lw.guests:
             merged = self.with_parent(node, parent, partial)

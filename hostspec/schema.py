@@ -82,10 +82,11 @@ _STAND_IN = {"memory": 1}  # a valid body, put where a known-valid one was
 def _distinct_guests(document: dict, index: SpanIndex) -> tuple[dict, dict[int, str]]:
     """The document with each distinct guest body validated once, and the new bodies.
 
-    Guests of one range (or one template use) share a body that lowering
-    produced once; validating it once also reports its errors once, at the
-    line that wrote them.  A body that already passed stands in as a minimal
-    valid one.  Names are still checked one by one.
+    Guests of one range share a body that lowering produced once: only the
+    first guest's is validated, so each of its errors (a missing key too) is
+    reported once, at the line that wrote it.  The range's other guests, and
+    a body that already passed, stand in as a minimal valid body.  Names are
+    still checked one by one.
     """
     guests = document.get("guests")
     if not isinstance(guests, list):
@@ -93,7 +94,7 @@ def _distinct_guests(document: dict, index: SpanIndex) -> tuple[dict, dict[int, 
     kept, unseen = [], {}
     for i, guest in enumerate(guests):
         if i in index.shared_bodies:
-            kept.append({"name": guest.get("name")})
+            kept.append({**_STAND_IN, "name": guest.get("name")})
             continue
         key = _body_key(guest)
         if key is not None and key in _VALID_BODIES:
@@ -229,13 +230,21 @@ def _required(error, path, index):
         return None  # written, but its value was already reported as unreadable
     owner = _key_name(path) if path else "document"
     if path[:1] == ("guests",) and len(path) == 2:
-        owner = f"guest `{error.instance.get('name', '?')}`"
+        owner = f"guest `{_guest_name(error.instance, path[1], index)}`"
     elif path == ("host",):
         owner = f"host `{error.instance.get('name', '?')}`"
     else:
         owner = f"`{owner}`"
     return diag("HS0205", f"{owner} is missing `{missing}`", index.at(path),
                 f"add `{missing} ...` to the block")
+
+
+def _guest_name(guest: dict, number: int, index: SpanIndex) -> str:
+    """The guest's name, or the range as written when its body is the one of many guests."""
+    name_span = index.value(("guests", number, "name"))
+    if number + 1 in index.shared_bodies and name_span is not None:
+        return name_span.text
+    return guest.get("name", "?")
 
 
 def _pattern(error, path, index):
