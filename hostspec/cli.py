@@ -101,16 +101,24 @@ def load_all(args, names: Sequence[str], run_checks: bool = True):
     return [step(name, args.include_path, stdin if name == "-" else None) for name in names]
 
 
-def report(args, results) -> int:
-    """Print every diagnostic of every result; the exit status they call for."""
+def report(args, results, stream=None) -> int:
+    """Print every diagnostic of every result; the exit status they call for.
+
+    Text goes to stderr, json and sarif to stdout, unless `stream` says where
+    (a command whose stdout is its own output).  `-q` leaves out what does not
+    fail the run: notes, and warnings unless `--strict` makes them fail it.
+    """
     from . import render
 
     diagnostics = [d for result in results for d in result.diagnostics]
     if args.quiet:
-        diagnostics = [d for d in diagnostics if d.severity == d.severity.ERROR]
+        from .diagnostics import Severity
+
+        floor = Severity.WARNING if args.strict else Severity.ERROR
+        diagnostics = [d for d in diagnostics if d.severity >= floor]
     text = render.render(diagnostics, args.format, color=use_color(args))
     if text:
-        stream = sys.stdout if args.format != "text" else sys.stderr
+        stream = stream or (sys.stdout if args.format != "text" else sys.stderr)
         stream.write(text)
     if any(d.code == "HS0902" for d in diagnostics):
         return EXIT_USAGE  # unreadable input is a usage problem, not a spec error
@@ -133,12 +141,12 @@ def run_check(args) -> int:
 
 
 def run_export(args) -> int:
+    """The JSON form on stdout; diagnostics, in any format, on stderr."""
     (result,) = load_all(args, [args.file], run_checks=False)
-    status = report(args, [result])
-    if result.spec is None or result.failed():
-        return EXIT_ERRORS
-    if args.format == "text":
-        sys.stdout.write(json.dumps(result.document, indent=2, sort_keys=False) + "\n")
+    status = report(args, [result], stream=sys.stderr)
+    if status != EXIT_OK or result.spec is None:
+        return status if status != EXIT_OK else EXIT_ERRORS
+    sys.stdout.write(json.dumps(result.document, indent=2, sort_keys=False) + "\n")
     return status
 
 

@@ -72,7 +72,7 @@ def own_format_option(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Check the file, print its diagnostics to stderr and its explanation to stdout."""
-    from .cli import EXIT_ERRORS, load_all, report
+    from .cli import EXIT_ERRORS, EXIT_OK, load_all, report
 
     (result,) = load_all(args, [args.file])
     artifacts: object = "the spec has errors, so nothing was compiled"
@@ -80,7 +80,7 @@ def run(args) -> int:
         artifacts = _artifacts(result)
     status = report(_diagnostics_as_text(args), [result])
     if result.spec is None:
-        return EXIT_ERRORS
+        return status if status != EXIT_OK else EXIT_ERRORS  # 2 for unreadable input
     capacity = analyse(result.spec)
     if args.format == "json":
         data = explain_json(result.spec, capacity, _listed(artifacts), __version__)

@@ -61,13 +61,13 @@ def _ksm(host: Host) -> str:
     state = {"on": "running", "off": "stopped (merged pages kept)",
              "unmerge": "stopped, every merged page split",
              None: "not set (the kernel's default: not running)"}[ksm.run]
-    extra = [text for text, value in (
-        (f"scans {ksm.pages_to_scan} pages", ksm.pages_to_scan),
-        (f"every {ksm.sleep_ms}ms", ksm.sleep_ms),
+    extra = [text for text, is_set in (
+        (f"scans {ksm.pages_to_scan} pages", ksm.pages_to_scan is not None),
+        (f"every {ksm.sleep_ms}ms", ksm.sleep_ms is not None),
         (f"merge across nodes {'on' if ksm.merge_across_nodes else 'off'}",
          ksm.merge_across_nodes is not None),
         (f"zero pages {'on' if ksm.use_zero_pages else 'off'}", ksm.use_zero_pages is not None),
-    ) if value not in (None, False)]
+    ) if is_set]
     return "KSM: " + state + ("; " + ", ".join(extra) if extra else "")
 
 

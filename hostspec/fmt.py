@@ -68,13 +68,18 @@ def _format_one(name: str, check: bool) -> tuple[int, list[Diagnostic]]:
         sys.stdout.writelines(difflib.unified_diff(source.text.splitlines(True), formatted.splitlines(True),
                                                    f"{source.name}", f"{source.name} (formatted)"))
         return EXIT_DIFFERS, []
-    _replace(name, formatted)
+    try:
+        _replace(name, formatted)
+    except OSError as exc:
+        print(f"hostspec: cannot write `{name}`: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE, []
     return EXIT_OK, []
 
 
 def _replace(name: str, text: str) -> None:
-    """Write `text` over `name` atomically, keeping its mode."""
-    folder = os.path.dirname(os.path.abspath(name))
+    """Write `text` over `name` atomically, keeping its mode (over a link's target: the link stays)."""
+    name = os.path.realpath(name)
+    folder = os.path.dirname(name)
     mode = os.stat(name).st_mode & 0o7777
     handle, temp = tempfile.mkstemp(prefix=".hostspec-fmt-", dir=folder)
     try:

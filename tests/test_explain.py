@@ -155,9 +155,9 @@ def test_other_commands_keep_their_own_format_choices(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_unreadable_file_is_an_error(tmp_path, capsys):
+def test_unreadable_file_is_exit_2(tmp_path, capsys):
     status, out, err = explain(capsys, tmp_path / "absent.mem")
-    assert status == 1 and out == "" and "HS0902" in err
+    assert status == 2 and out == "" and "HS0902" in err  # unreadable input: 2
 
 
 def test_backend_errors_fail_and_hide_the_artifacts(tmp_path, capsys):

@@ -122,3 +122,37 @@ def edited_example(draw):
 def test_fmt_is_idempotent_and_keeps_meaning(case):
     name, text = case
     assert_keeps_meaning(text, name)
+
+
+UGLY, CANONICAL = ("hostspec 1\nhost h { cpu intel; memory 4GiB }\n",
+                   "hostspec 1\n\nhost h {\n    cpu intel\n    memory 4GiB\n}\n")
+
+
+def test_a_linked_spec_is_formatted_through_the_link(tmp_path):
+    real, link = tmp_path / "real.mem", tmp_path / "link.mem"
+    real.write_text(UGLY)
+    link.symlink_to(real.name)
+    assert hostspec("fmt", str(link)).returncode == 0
+    assert link.is_symlink() and real.read_text() == CANONICAL
+
+
+def test_a_spec_in_a_folder_it_cannot_write_is_exit_2_with_one_line(tmp_path):
+    import os
+    import shutil
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "h.mem").write_text(UGLY)
+    folder.chmod(0o555)
+    # root writes anywhere; without CAP_DAC_OVERRIDE it meets the mode like anyone
+    setpriv = shutil.which("setpriv") or shutil.which("setpriv", path="/usr/bin:/bin")
+    assert os.geteuid() != 0 or setpriv, "setpriv is not installed: apt-get install util-linux"
+    prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    try:
+        run = subprocess.run([*prefix, sys.executable, "-m", "hostspec", "fmt", str(folder / "h.mem")],
+                             cwd=ROOT, capture_output=True, text=True)
+    finally:
+        folder.chmod(0o755)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == f"hostspec: cannot write `{folder / 'h.mem'}`: Permission denied\n"
+    assert (folder / "h.mem").read_text() == UGLY and os.listdir(folder) == ["h.mem"]
