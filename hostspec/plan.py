@@ -115,11 +115,9 @@ def _guests(old: Spec, new: Spec, changes: list[Change]) -> dict:
 
 
 def _boot_words(plan: Plan, spec: Spec) -> str:
-    if any(c.kind in CMDLINE_KINDS for c in plan.changes if c.takes_effect == "boot"):
-        return ("needs a reboot (update-grub first, or hand etc/hostspec/kernel-cmdline "
-                "to your boot loader's tool)")
-    return ("takes full effect at the next boot (or `systemctl daemon-reload` and "
-            "restart hostspec-memory.service)")
+    # Only the command line (GRUB drop-in, kernel-cmdline) takes effect at boot.
+    return ("needs a reboot (update-grub first, or hand etc/hostspec/kernel-cmdline "
+            "to your boot loader's tool)")
 
 
 def _module_words(plan: Plan, spec: Spec) -> str:
@@ -135,11 +133,18 @@ def _guest_words(plan: Plan, spec: Spec) -> str:
 
 
 def _runtime_words(plan: Plan, spec: Spec) -> str:
-    kinds = {c.kind for c in plan.changes if c.takes_effect == "runtime"}
+    """What to run; a removed artifact has nothing to run, and leaves its values behind."""
+    runtime = [c for c in plan.changes if c.takes_effect == "runtime"]
+    kinds = {c.kind for c in runtime if c.change != "removed"}
     tools = [tool for kind, tool in (("sysctl", "`sysctl --system`"),
                                      ("apply-script", "`/usr/libexec/hostspec/apply-memory`"))
              if kind in kinds]
-    return "applies at runtime" + (f": run {' then '.join(tools)}" if tools else "")
+    words = "applies at runtime" + (f": run {' then '.join(tools)}" if tools else "")
+    removed = [c.path for c in runtime if c.change == "removed"]
+    if removed:
+        words += (f"; {', '.join(removed)} {'is' if len(removed) == 1 else 'are'} removed: "
+                  "what they set stays on the running host until reboot")
+    return words
 
 
 STEP_WORDS = {"boot": _boot_words, "module-reload": _module_words,

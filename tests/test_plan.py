@@ -195,3 +195,16 @@ def test_help_shows_an_example(capsys):
     out = capsys.readouterr().out
     assert exit_.value.code == 0
     assert "OLD NEW" in out and "example:\n  hostspec plan " in out
+
+
+def test_a_removed_script_is_not_a_step_to_run(capsys, tmp_path):
+    old = BASE.replace("    ksm { run on }\n", "")
+    new = old.replace("    thp { defrag madvise }\n", "").replace("    swap { swappiness 10 }\n", "")
+    report = plan_json(capsys, tmp_path, new, old)
+    assert changes(report)["usr/libexec/hostspec/apply-memory"][0] == "removed"
+    (step,) = report["steps"]
+    assert step["action"] == (
+        "applies at runtime; etc/sysctl.d/90-hostspec.conf, etc/systemd/system/hostspec-memory.service, "
+        "usr/libexec/hostspec/apply-memory are removed: what they set stays on the running host "
+        "until reboot")
+    assert "`sysctl --system`" not in step["action"] and "run `" not in step["action"]
