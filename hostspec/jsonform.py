@@ -6,6 +6,7 @@ errors land on the line that wrote them, as they do for `.mem` files.
 """
 from __future__ import annotations
 
+import decimal
 import functools
 import json
 from typing import Optional
@@ -56,7 +57,28 @@ def read(source: SourceFile) -> tuple[Optional[dict], SpanIndex, list[Diagnostic
                                     source.span(0, len(source.text)), 'start with `{"hostspec": 1, ...}`'))
         return None, index, reader.problems
     index.record((), source.span(0, 0))
-    return document, index, reader.problems
+    return document, index, reader.problems + _duplicate_guests(document, index)
+
+
+def _duplicate_guests(document: dict, index: SpanIndex) -> list[Diagnostic]:
+    """HS0218 at each guest that reuses an earlier guest's name, as in `.mem` files."""
+    found, first = [], {}
+    for path, name in _guest_names(document):
+        if name not in first:
+            first[name] = path
+            continue
+        found.append(diag("HS0218", f"guest `{name}` is declared twice", index.value(path),
+                          "rename one of them", [(index.value(first[name]), "first declared here")]))
+    return found
+
+
+def _guest_names(document: dict):
+    """(path of the name, name) of every guest whose name is a string."""
+    guests = document.get("guests")
+    for i, guest in enumerate(guests if isinstance(guests, list) else ()):
+        name = guest.get("name") if isinstance(guest, dict) else None
+        if isinstance(name, str):
+            yield ("guests", i, "name"), name
 
 
 class _Reader:
@@ -101,12 +123,36 @@ class _Reader:
         return result
 
 
+# A longer whole literal is read as a float (infinity): it is out of every
+# range anyway, and past 4300 digits Python cannot even print it as an int.
+_MAX_DIGITS = 300
+
+
 def _number(token):
+    """A JSON number as the value it means.
+
+    JSON has one kind of number: `10`, `10.0` and `1e1` are the same whole
+    number, so each reads as the int 10 and compiles exactly like `10`.  A
+    fraction stays a float.  A whole number past 2**63 (beyond every maximum
+    in the schema) stays as written, digits an int and an exponent a float,
+    so the range error shows it legibly and `1e300` never becomes a huge int.
+    """
     text = str(token)
-    if any(c in text for c in ".eE"):
-        number = float(text)
-        return int(number) if number.is_integer() and "." not in text and abs(number) < 2 ** 63 else number
-    return int(text)
+    exact = decimal.Decimal(text)
+    if exact != exact.to_integral_value():
+        return _Fraction(text)
+    if -2 ** 63 < exact < 2 ** 63 or text.lstrip("-").isdigit() and len(text) <= _MAX_DIGITS:
+        return int(exact)
+    return float(text)
+
+
+class _Fraction(float):
+    """A number written with a fraction, even one too fine for a float
+    (`10.0000000000000001` is 10.0): never a whole number, so the schema
+    rejects it where one is required."""
+
+    def is_integer(self) -> bool:
+        return False
 
 
 _SCALARS = {"string": lambda t: json.loads(t), "number": _number,
