@@ -119,6 +119,10 @@ class Expander:
         return self.expand_range(prefix, low, high, suffix, span, declared)
 
     def expand_range(self, prefix, low, high, suffix, span, declared) -> list[str]:
+        if len(prefix) + max(len(low), len(high)) + len(suffix) > 63:  # before int() meets a huge one
+            self.lw.error("HS0229", "the range's names would be longer than 63 characters", span,
+                          "a guest name has at most 63 characters: shorten the bounds or the name")
+            return []
         first, last = int(low), int(high)
         if first > last:
             self.lw.error("HS0229", f"the range `{{{low}..{high}}}` runs backwards", span,

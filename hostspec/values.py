@@ -29,12 +29,26 @@ class BadValue(Exception):
     hint: str | None = None
 
 
+# 2**64 has 20 digits: a longer number is past every limit of the language.
+# It is refused here, before int() or str() meets it (Python refuses both
+# past 4300 digits).
+MAX_DIGITS = 24
+
+
+def _whole(digits: str, key: str) -> int:
+    if len(digits.lstrip("0")) > MAX_DIGITS:
+        shown = digits if len(digits) <= 20 else f"{digits[:12]}...({len(digits)} digits)"
+        raise BadValue("HS0210", f"`{key}` is far too large: `{shown}`",
+                       "no value is wrapped or truncated: write a smaller number")
+    return int(digits)
+
+
 def size(word: str, key: str):
     match = _SIZE_RE.fullmatch(word)
     if not match:
         raise BadValue("HS0209", f"`{key}` expects a size, not `{word}`",
                        "write a number and a binary unit, e.g. `4GiB` or `2MiB`")
-    number, unit = int(match.group(1)), match.group(2)
+    number, unit = _whole(match.group(1), key), match.group(2)
     if unit in UNITS:
         return number * 1024 ** UNITS[unit]
     if unit == "":
@@ -49,7 +63,7 @@ def size(word: str, key: str):
 
 
 def count(word: str, key: str):
-    return int(word) if word.isdigit() and word.isascii() else word
+    return _whole(word, key) if word.isdigit() and word.isascii() else word
 
 
 def switch(word: str, key: str):
@@ -66,7 +80,7 @@ def version(word: str, key: str):
 
 def decimal(word: str, key: str):
     if _DECIMAL_RE.fullmatch(word):
-        return float(word) if "." in word else int(word)
+        return float(word) if "." in word else _whole(word, key)
     return word
 
 
@@ -80,7 +94,7 @@ def duration(word: str, key: str, whole_seconds: bool = False):
         example = "`10s`" if whole_seconds else "`20ms` or `1s`"
         raise BadValue("HS0211", f"`{key}` expects a duration, not `{word}`",
                        f"write a whole number and `ms` or `s`, e.g. {example}")
-    number = int(match.group(1))
+    number = _whole(match.group(1), key)
     return number * 1000 if match.group(2) == "s" else number
 
 
@@ -95,7 +109,7 @@ def nodeset(word: str, key: str) -> list[int]:
     nodes: set[int] = set()
     for part in word.split(","):
         low, _, high = part.partition("-")
-        first, last = int(low), int(high or low)
+        first, last = _whole(low, key), _whole(high or low, key)
         if first > last or last > MAX_NODE:
             raise BadValue("HS0212", f"`{part}` is not a valid node range",
                            f"node numbers run upwards from 0 to at most {MAX_NODE}")

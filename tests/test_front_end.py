@@ -203,3 +203,28 @@ def test_a_nul_byte_in_an_include_path_is_a_diagnostic(tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     (diagnostic,) = [json.loads(line) for line in run.stdout.splitlines()]
     assert (diagnostic["code"], diagnostic["line"], diagnostic["column"]) == ("HS0222", 2, 9)
+
+
+@pytest.mark.parametrize("statement, key", [
+    ("swap {{ swappiness 1{zeros} }}", "swappiness"),
+    ("swap {{ size 1{zeros}GiB }}", "size"),
+    ("ksm {{ sleep 1{zeros}ms }}", "sleep"),
+    ("hugepages {{ pool 2MiB count 4 node 1{zeros} }}", "node"),
+    ("overcommit {{ policy never; max-ratio 1{zeros} }}", "max-ratio"),
+])
+def test_numbers_thousands_of_digits_long_are_a_range_error(tmp_path, statement, key):
+    spec = tmp_path / "long.mem"
+    spec.write_text("hostspec 1\nhost h {\n    cpu intel\n    memory 16GiB\n    numa-nodes 2\n    "
+                    + statement.format(zeros="0" * 5000) + "\n}\n")
+    run = hostspec("check", str(spec))
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"error[HS0210]: `{key}` is far too large: `100000000000...(5001 digits)`" in run.stderr
+
+
+def test_a_range_with_huge_bounds_is_a_range_error(tmp_path):
+    spec = tmp_path / "long.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intel; memory 16GiB }\n"
+                    "guest w-{1..1" + "0" * 5000 + "} { memory 1GiB }\n")
+    run = hostspec("check", str(spec), "--format", "json")
+    (diagnostic,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert (diagnostic["code"], diagnostic["line"], diagnostic["column"]) == ("HS0229", 3, 7)
