@@ -6,6 +6,7 @@ max-flow per page size (guest groups -> NUMA nodes); see `hugepage_fit`.
 """
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from typing import Optional
 
@@ -63,6 +64,9 @@ class Shortfall:
     needed: int
     reserved: int
     guests: tuple[int, ...]  # indices into spec.guests, in document order
+    # Smaller node sets inside `nodes` that are short on their own, as
+    # (nodes, pages short): where some of the missing pages must go.
+    within: tuple[tuple[tuple[int, ...], int], ...] = ()
 
     @property
     def short(self) -> int:
@@ -236,8 +240,29 @@ def _shortfalls(net: Network, keys, groups, reserved, size) -> tuple[Shortfall, 
         nodes = tuple(sorted({n for g in piece for n in keys[g]}))
         guests = tuple(sorted(d.guest for g in piece for d in groups[keys[g]]))
         needed = sum(d.pages for g in piece for d in groups[keys[g]])
-        made.append(Shortfall(size, nodes, needed, sum(reserved[n] for n in nodes), guests))
+        made.append(Shortfall(size, nodes, needed, sum(reserved[n] for n in nodes), guests,
+                              _short_within(nodes, [keys[g] for g in piece], groups, reserved)))
     return tuple(sorted(made, key=lambda s: s.nodes))
+
+
+MAX_NODES_SEARCHED = 8  # subsets of a short node set looked at: 2**8, at most
+
+
+def _short_within(nodes, piece_keys, groups, reserved) -> tuple:
+    """Proper subsets of `nodes` whose confined guests alone need more than they
+    hold (Hall's condition, subset by subset), leaving out any that a smaller
+    one already implies.  Only for a few nodes: beyond, the total must do."""
+    if len(nodes) > MAX_NODES_SEARCHED:
+        return ()
+    found: list[tuple[tuple[int, ...], int]] = []
+    for width in range(1, len(nodes)):
+        for subset in itertools.combinations(nodes, width):
+            inside = set(subset)
+            need = sum(d.pages for key in piece_keys if set(key) <= inside for d in groups[key])
+            short = need - sum(reserved[n] for n in subset)
+            if short > 0 and not any(set(s) < inside and k >= short for s, k in found):
+                found.append((subset, short))
+    return tuple(found)
 
 
 def _connected(group_ids: list[int], keys) -> list[list[int]]:

@@ -42,6 +42,28 @@ def test_independent_shortfalls_are_reported_separately():
         "guest `n1` needs 34 pages of 1GiB on node 1, but the host reserves 32 there"]
 
 
+def test_a_node_short_on_its_own_inside_a_larger_shortfall_is_named_in_the_hint(tmp_path):
+    # a alone is 2 short on node 0; with b and the unbound e the whole is 3 short.
+    # "3 more on nodes 0-1" alone would let one put them on node 1 and still fail.
+    from hostspec import api
+
+    spec = tmp_path / "hall.mem"
+    spec.write_text(
+        "hostspec 1\nhost h {\n    cpu intel\n    memory 64GiB\n    numa-nodes 2\n"
+        "    hugepages { pool 1GiB count 10 node 0; pool 1GiB count 10 node 1 }\n}\n"
+        "guest a { memory 12GiB; backing hugepages 1GiB node 0; balloon none }\n"
+        "guest b { memory 10GiB; backing hugepages 1GiB node 1; balloon none }\n"
+        "guest e { memory 1GiB; backing hugepages 1GiB; balloon none }\n")
+    (short,) = [d for d in api.check(str(spec)).diagnostics if d.code == "HS0301"]
+    assert short.hint == "reserve at least 3 more 1GiB pages on nodes 0-1, at least 2 of them on node 0"
+    pools = [label for label in short.labels if label.message.startswith("reserves")]
+    assert [(label.span.column, label.message) for label in pools] == [(17, "reserves 10 pages on node 0"),
+                                                         (44, "reserves 10 pages on node 1")]
+    spec.write_text(spec.read_text().replace("count 10 node 0", "count 12 node 0")
+                    .replace("count 10 node 1", "count 11 node 1"))
+    assert [d.code for d in api.check(str(spec)).diagnostics if d.code == "HS0301"] == []
+
+
 def test_runtime_pools_count_and_page_sizes_are_separate():
     pools = {"pools": [pool(2 * MiB, 512, [0], at="runtime"), pool(GiB, 4)]}
     fits = [hugepage_guest("a", GiB, 2 * MiB, [0]), hugepage_guest("b", 4 * GiB, GiB)]

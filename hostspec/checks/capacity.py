@@ -43,8 +43,8 @@ def _shortfall(ctx: Context, short: Shortfall):
     spans = by_statement((ctx.at(g.backing.path), g) for g in guests)
     labels = [ctx.label(group[0].backing.path, "also draws on these pages")
               for _, group in spans[1:MAX_GUEST_LABELS]]
-    labels += [ctx.label(pool.path, f"reserves {_pages(pages)} on {nodes}")
-               for pool, pages in _pools_on(ctx, short) if pages]
+    labels += [ctx.label(pool.path, f"reserves {_pages(pages)} on {format_nodes(where)}")
+               for pool, pages, where in _pools_on(ctx, short) if pages]
     return ctx.diag("HS0301", message, spans[0][0], hint=_shortfall_hint(ctx, short, guests),
                     labels=labels)
 
@@ -54,16 +54,18 @@ def _pages(count: int) -> str:
 
 
 def _pools_on(ctx: Context, short: Shortfall):
-    """Each pool of the short size with the pages it puts on the short node set."""
+    """Each pool of the short size: the pages it puts on the short node set, and where."""
     count = ctx.spec.host.numa_nodes
     for pool in ctx.spec.host.hugepages.pools:
         if pool.size != short.size:
             continue
         if pool.nodes is None:
             spread = spread_pages(pool.count, count)
-            yield pool, sum(spread[n] for n in short.nodes)
+            where = [n for n in short.nodes if spread[n]]
+            yield pool, sum(spread[n] for n in where), where
         else:
-            yield pool, pool.count * len(set(pool.nodes) & set(short.nodes))
+            where = sorted(set(pool.nodes) & set(short.nodes))
+            yield pool, pool.count * len(where), where
 
 
 def _shortfall_hint(ctx: Context, short: Shortfall, guests) -> str:
@@ -72,7 +74,8 @@ def _shortfall_hint(ctx: Context, short: Shortfall, guests) -> str:
     who = f"`{guests[0].name}`" if len(guests) == 1 else "some of them"
     instead = f", or back {who} with {format_size(other[0])} pages" if other else ""
     pages = "page" if short.short == 1 else "pages"
-    return f"reserve at least {short.short} more {size} {pages} on {nodes}{instead}"
+    within = "".join(f", at least {k} of them on {format_nodes(subset)}" for subset, k in short.within)
+    return f"reserve at least {short.short} more {size} {pages} on {nodes}{within}{instead}"
 
 
 def ordinary_memory(ctx: Context) -> Diagnostics:
