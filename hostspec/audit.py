@@ -47,7 +47,8 @@ def run(args) -> int:
 
     root = pathlib.Path(args.root)
     if not root.is_dir():
-        print(f"hostspec: cannot read `{root}`: not a directory", file=sys.stderr)
+        why = "not a directory" if root.exists() else "no such directory"
+        print(f"hostspec: cannot read `{root}`: {why}", file=sys.stderr)
         return EXIT_UNREADABLE
     (result,) = load_all(args, [args.file])
     status = report(argparse.Namespace(**dict(vars(args), format="text")), [result])

@@ -52,6 +52,7 @@ def common_options() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     common.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour in text output (auto: on a terminal, unless NO_COLOR is set)")
+    common.add_argument("--version", action="version", version=f"hostspec {__version__}")
     return common
 
 

@@ -178,7 +178,7 @@ def _compile_and_diff(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapp
 
     outcomes = map_files(compile_outcome, tasks)
     duplicate_hosts(outcomes)
-    status = report(args, outcomes)
+    status = report(args, outcomes, stream=sys.stderr)  # stdout is the diff's
     if status != EXIT_OK or not all(item.built for item in outcomes):
         return status if status == EXIT_USAGE else EXIT_ERRORS
     return _check(out, [item.tree for item in outcomes], map_files)

@@ -48,7 +48,10 @@ def run(args) -> int:
     if problems:
         from .api import Result
         import pathlib
-        status = max(status, report(args, [Result(name="", base_dir=pathlib.Path("."), diagnostics=problems)]))
+        # stdout carries the diff (--check) or the formatted text (`-`): diagnostics go beside it
+        own_stdout = args.check or "-" in args.files
+        status = max(status, report(args, [Result(name="", base_dir=pathlib.Path("."), diagnostics=problems)],
+                                    stream=sys.stderr if own_stdout else None))
     return status
 
 

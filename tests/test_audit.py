@@ -217,7 +217,11 @@ def test_drift_outweighs_what_could_not_be_read(capsys, tmp_path):
 def test_a_root_that_is_not_a_directory_exits_2_with_one_line(capsys, tmp_path):
     status, out, err = audit(capsys, tmp_path, root=tmp_path / "nowhere")
     assert status == 2 and out == ""
-    assert err == f"hostspec: cannot read `{tmp_path / 'nowhere'}`: not a directory\n"
+    assert err == f"hostspec: cannot read `{tmp_path / 'nowhere'}`: no such directory\n"
+    (tmp_path / "file").write_text("")
+    status, out, err = audit(capsys, tmp_path, root=tmp_path / "file")
+    assert status == 2 and out == ""
+    assert err == f"hostspec: cannot read `{tmp_path / 'file'}`: not a directory\n"
 
 
 def test_a_spec_with_errors_exits_1_and_audits_nothing(capsys, tmp_path):

@@ -58,3 +58,25 @@ def test_explain_shows_ksm_values_of_zero(tmp_path):
     run = hostspec("explain", spec)
     assert run.returncode == 0, run.stderr
     assert "KSM: running; scans 0 pages, every 0ms" in run.stdout
+
+
+def test_check_modes_keep_stdout_for_the_diff_in_every_format(tmp_path):
+    spec = tmp_path / "w.mem"
+    spec.write_text(WARNED)
+    run = hostspec("compile", "--check", "--format", "json", spec, "--out", tmp_path / "out")
+    assert run.returncode == 1 and run.stdout.startswith("--- /dev/null\n")
+    assert json.loads(run.stderr.splitlines()[0])["code"] == "HS0303"
+    broken = tmp_path / "b.mem"
+    broken.write_text("hostspec 1\nhost h {\n")
+    run = hostspec("fmt", "--check", "--format", "sarif", broken)
+    assert run.returncode == 1 and run.stdout == ""
+    assert json.loads(run.stderr)["runs"][0]["results"][0]["ruleId"] == "HS0104"
+
+
+def test_version_and_a_missing_audit_root(tmp_path):
+    for argv in (["--version"], ["check", "--version"]):
+        run = hostspec(*argv)
+        assert run.returncode == 0 and run.stdout.startswith("hostspec ")
+    run = hostspec("audit", "examples/lab.mem", "--root", tmp_path / "absent")
+    assert run.returncode == 2
+    assert run.stderr == f"hostspec: cannot read `{tmp_path / 'absent'}`: no such directory\n"
