@@ -28,8 +28,7 @@ def lower_source(source: SourceFile, base_dir: pathlib.Path,
     if top_path is not None:
         lowerer.loaded.add(top_path)
     lowerer.lower_file(source, top_path, 0)
-    if any(d.code in ("HS0102", "HS0103", "HS0104", "HS0105", "HS0106")
-           and d.span is not None and d.span.file is source for d in lowerer.diagnostics):
+    if id(source) in lowerer.unparsed:  # the parser stopped at its first error: nothing more to say
         return None, lowerer.index, lowerer.diagnostics
     host = lowerer.host()
     guests = Expander(lowerer).guests()

@@ -95,6 +95,7 @@ class Lowerer:
         self.guests: list[tuple[Node, Optional[Token], Partial]] = []
         self.hosts: list[Node] = []
         self.paths: dict[int, pathlib.Path] = {}  # id(SourceFile) -> resolved path
+        self.unparsed: set[int] = set()  # id(SourceFile) of files with a syntax error
 
     # -- reporting -------------------------------------------------------
     def error(self, code: str, message: str, span: Optional[Span], hint=None, labels=()):
@@ -108,6 +109,7 @@ class Lowerer:
         tree, problems = parse(source)
         self.diagnostics += problems
         if tree is None:
+            self.unparsed.add(id(source))
             return
         nodes = [to_node(child, source) for child in tree.children]
         nodes = self.version_statement(nodes, source)
@@ -273,8 +275,15 @@ class Lowerer:
             return self.error("HS0230", f"`{node.name}` takes {what}", node.span if not node.words else node.values_span(),
                               f"write `{node.name} VALUE`")
         token = node.words[0]
+        if token.type == "STRING":  # only `include` and `base` take a quoted path
+            spans[prefix + (node.name,)] = (node.span, node.tspan(token), node.key_span)
+            bare = str(token)[1:-1]
+            return self.error("HS0203", f"`{node.name}` takes a bare value, not a quoted string",
+                              node.tspan(token), f"write `{node.name} {bare}` without the quotes"
+                              if v.NAME_RE.fullmatch(bare) or bare.isalnum() else
+                              "only `include` and `base` take quoted text")
         try:
-            value = v.string(str(token)) if token.type == "STRING" else reader(str(token), node.name)
+            value = reader(str(token), node.name)
         except v.BadValue as problem:
             # Keep the span: the schema must not also call this key missing.
             spans[prefix + (node.name,)] = (node.span, node.tspan(token), node.key_span)

@@ -6,6 +6,7 @@ as the parser state allows (an unclosed `{`, nesting too deep, a bad string).
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from typing import Optional
 
@@ -72,6 +73,10 @@ def _syntax_error(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
         return _unclosed(source)
     span = source.span(token.start_pos, token.end_pos) if token.start_pos is not None \
         else source.span(len(source.text))
+    if token.type == "LBRACE":
+        broken = _broken_range(source, token.start_pos)
+        if broken is not None:
+            return broken
     if token.type == "LBRACE" and _depth_at(source, token.start_pos) >= 2:
         return diag("HS0105", "blocks nest at most two levels deep", span,
                     hint="a block inside `host`, `template` or `guest` holds only statements")
@@ -81,6 +86,20 @@ def _syntax_error(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
     expected = sorted(_TOKEN_NAMES.get(t, t) for t in error.expected if not t.startswith("__"))
     return diag("HS0102", f"unexpected {_TOKEN_NAMES.get(token.type, repr(str(token)))}", span,
                 hint=f"expected {', '.join(expected)}" if expected else None)
+
+
+_ATTACHED_BRACES = re.compile(r"(?<=[A-Za-z0-9_.-])\{[^{}\s]*\}")
+
+
+def _broken_range(source: SourceFile, offset: int) -> Optional[Diagnostic]:
+    """`web-{1..}`, `{a..c}`, `{1...3}`: braces stuck to a name on this line, read
+    as a block, make the real block's `{` unexpected; name the range instead."""
+    line_start = source.text.rfind("\n", 0, offset) + 1
+    found = _ATTACHED_BRACES.search(source.text, line_start, offset)
+    if found is None:
+        return None
+    return diag("HS0229", f"`{found.group()}` is not a guest range", source.span(*found.span()),
+                hint="a range is two whole numbers: `web-{1..20}`, or `web-{01..20}` for fixed width")
 
 
 def _bad_character(source: SourceFile, error: UnexpectedCharacters) -> Diagnostic:

@@ -89,3 +89,12 @@ def test_a_range_of_valid_guests_still_checks_cleanly(tmp_path):
     result = api.check(str(spec))
     assert result.diagnostics == []
     assert [g.name for g in result.spec.guests] == [f"w-{n}" for n in range(1, 21)]
+
+
+def test_a_malformed_range_is_named_not_the_block_brace_after_it(tmp_path):
+    for written in ("{1..}", "{a..c}", "{1...3}", "{..3}"):
+        found = check(tmp_path, HOST + "guest web-" + written + " { memory 1GiB }\n")
+        assert [(d.code, d.span.line, d.span.column) for d in found] == [("HS0229", 3, 11)], written
+        assert found[0].message == f"`{written}` is not a guest range"
+    # A block's brace stuck to a name opens the block: no range was meant, nothing is wrong.
+    assert check(tmp_path, HOST + "guest web{ memory 1GiB }\n") == []
