@@ -124,7 +124,10 @@ class Lowerer:
                        "make `hostspec 1` the first statement")
             return nodes[1:] if first is not None and first.name == "hostspec" else nodes
         words = [str(w) for w in first.words]
-        if words != ["1"]:
+        if not words:
+            self.error("HS0214", "`hostspec` needs the language version", first.key_span,
+                       "write `hostspec 1`")
+        elif words != ["1"]:
             known = ", ".join(str(n) for n in SUPPORTED_VERSIONS)
             self.error("HS0215", f"language version `{' '.join(words)}` is not supported",
                        first.values_span() if words else first.key_span,
@@ -318,6 +321,10 @@ class Lowerer:
             self.error("HS0230", "`pool` needs a size and a count", node.span, "write `pool 2MiB count 512`")
             return None
         pool = {}
+        if str(words[0]) in POOL_OPTIONS:  # `pool count 5 2MiB`: the size must come first
+            self.error("HS0209", f"`pool` starts with its page size, not `{words[0]}`",
+                       node.tspan(words[0]), "write `pool 2MiB count 512 [node N] [at boot|runtime]`")
+            return None
         if not self.option(node, "size", v.size, words[0], pool, spans, path):
             return None
         rest = words[1:]

@@ -135,11 +135,18 @@ def to_diagnostic(error, index: SpanIndex) -> Optional[Diagnostic]:
     return handler(error, path, index)
 
 
+# Document keys that the `.mem` language spells with their statement's name:
+# `backing hugepages 2MiB` is {"backing": {"type": ...}}, `balloon virtio` {"balloon": {"model": ...}}.
+_SPELLED_AS = {("backing", "type"): "backing", ("balloon", "model"): "balloon"}
+
+
 def _key_name(path: tuple) -> str:
-    for part in reversed(path):
-        if isinstance(part, str):
-            return "pool" if part == "pools" else "node" if part == "nodes" else part
-    return "document"
+    words = [part for part in path if isinstance(part, str)]
+    if not words:
+        return "document"
+    if tuple(words[-2:]) in _SPELLED_AS:
+        return _SPELLED_AS[tuple(words[-2:])]
+    return {"pools": "pool", "nodes": "node"}.get(words[-1], words[-1])
 
 
 def _additional(error, path, index):
@@ -235,8 +242,10 @@ def _required(error, path, index):
         owner = f"host `{error.instance.get('name', '?')}`"
     else:
         owner = f"`{owner}`"
-    return diag("HS0205", f"{owner} is missing `{missing}`", index.at(path),
-                f"add `{missing} ...` to the block")
+    hint = f"add `{missing} ...` to the block"
+    if path[-2:-1] == ("pools",):
+        hint = f"add `{missing} N` after the page size: `pool 2MiB count 512`"
+    return diag("HS0205", f"{owner} is missing `{missing}`", index.at(path), hint)
 
 
 def _guest_name(guest: dict, number: int, index: SpanIndex) -> str:

@@ -228,3 +228,21 @@ def test_a_range_with_huge_bounds_is_a_range_error(tmp_path):
     run = hostspec("check", str(spec), "--format", "json")
     (diagnostic,) = [json.loads(line) for line in run.stdout.splitlines()]
     assert (diagnostic["code"], diagnostic["line"], diagnostic["column"]) == ("HS0229", 3, 7)
+
+
+def test_messages_use_the_words_of_the_mem_language(tmp_path):
+    spec = tmp_path / "words.mem"
+    spec.write_text("hostspec 1\nhost h {\n    cpu intel\n    memory 64GiB\n"
+                    "    hugepages { pool count 5 2MiB; pool 2MiB }\n}\n"
+                    "guest a { memory 1GiB; backing hugepage 2MiB }\n"
+                    "guest b { memory 1GiB; balloon foo }\n")
+    found = [(d.code, d.message, d.hint) for d in api.check(str(spec)).diagnostics]
+    assert found == [
+        ("HS0209", "`pool` starts with its page size, not `count`",
+         "write `pool 2MiB count 512 [node N] [at boot|runtime]`"),
+        ("HS0205", "`pool` is missing `count`", "add `count N` after the page size: `pool 2MiB count 512`"),
+        ("HS0202", "`backing` cannot be `hugepage`", "did you mean `hugepages`?"),
+        ("HS0202", "`balloon` cannot be `foo`", "choose one of `virtio`, `none`")]
+    spec.write_text("hostspec\nhost h { cpu intel; memory 16GiB }\n")
+    assert [(d.code, d.message) for d in api.check(str(spec)).diagnostics] == [
+        ("HS0214", "`hostspec` needs the language version")]
