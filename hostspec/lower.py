@@ -271,14 +271,15 @@ class Lowerer:
         self.error("HS0201", f"unknown key `{node.name}`", node.key_span,
                    did_you_mean(node.name, known) or f"this block takes {', '.join(f'`{k}`' for k in known)}")
 
-    def simple(self, node: Node, reader, doc, spans, prefix) -> None:
+    def simple(self, node: Node, reader, doc, spans, prefix, quoted: bool = False) -> None:
+        """`key VALUE`: a bare value read by `reader`, or a quoted path where `quoted`."""
         if len(node.words) != 1:
             spans[prefix + (node.name,)] = (node.span, node.values_span(), node.key_span)
             what = "a value" if not node.words else "one value"
             return self.error("HS0230", f"`{node.name}` takes {what}", node.span if not node.words else node.values_span(),
                               f"write `{node.name} VALUE`")
         token = node.words[0]
-        if token.type == "STRING":  # only `include` and `base` take a quoted path
+        if token.type == "STRING" and not quoted:  # only `include` and `base` take a quoted path
             spans[prefix + (node.name,)] = (node.span, node.tspan(token), node.key_span)
             bare = str(token)[1:-1]
             return self.error("HS0203", f"`{node.name}` takes a bare value, not a quoted string",
@@ -286,7 +287,7 @@ class Lowerer:
                               if v.NAME_RE.fullmatch(bare) or bare.isalnum() else
                               "only `include` and `base` take quoted text")
         try:
-            value = reader(str(token), node.name)
+            value = v.string(str(token)) if token.type == "STRING" else reader(str(token), node.name)
         except v.BadValue as problem:
             # Keep the span: the schema must not also call this key missing.
             spans[prefix + (node.name,)] = (node.span, node.tspan(token), node.key_span)
@@ -364,7 +365,7 @@ class Lowerer:
         if len(node.words) != 1 or node.words[0].type != "STRING":
             return self.error("HS0230", "`base` takes one quoted path", node.span,
                               'write `base "domains/db-01.xml"`')
-        self.simple(node, v.word, doc, spans, prefix)
+        self.simple(node, v.word, doc, spans, prefix, quoted=True)
 
     def backing(self, node: Node, doc, spans, prefix) -> None:
         path = prefix + ("backing",)
