@@ -30,7 +30,7 @@ def add_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _job_count(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # not `²`, which isdigit() also accepts
         raise argparse.ArgumentTypeError(f"expected a number of jobs, 0 or more, not {text!r}")
     return int(text)
 

@@ -177,9 +177,10 @@ def test_a_staging_failure_in_a_worker_changes_nothing(fleet, tmp_path, capsys, 
     assert snapshot(out) == before
 
 
-@pytest.mark.parametrize("value", ["-1", "x", "1.5"])
+@pytest.mark.parametrize("value", ["-1", "x", "1.5", "²"])
 def test_a_bad_job_count_is_a_usage_error(value, fleet, tmp_path, capsys):
-    assert run(capsys, "compile", "-j", value, *fleet, "--out", tmp_path / "out")[0] == 2
+    status, _, stderr = run(capsys, "compile", "-j", value, *fleet, "--out", tmp_path / "out")
+    assert status == 2 and f"expected a number of jobs, 0 or more, not {value!r}" in stderr
     assert run(capsys, "check", "-j", value, *fleet)[0] == 2
 
 
