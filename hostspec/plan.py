@@ -136,9 +136,13 @@ def _runtime_words(plan: Plan, spec: Spec) -> str:
     """What to run; a removed artifact has nothing to run, and leaves its values behind."""
     runtime = [c for c in plan.changes if c.takes_effect == "runtime"]
     kinds = {c.kind for c in runtime if c.change != "removed"}
-    tools = [tool for kind, tool in (("sysctl", "`sysctl --system`"),
-                                     ("apply-script", "`/usr/libexec/hostspec/apply-memory`"))
-             if kind in kinds]
+    unit = next((c for c in runtime if c.kind == "systemd-unit" and c.change != "removed"), None)
+    tools = ["`systemctl daemon-reload`"] if unit else []
+    if unit is not None and unit.change == "added":
+        tools.append("`systemctl enable hostspec-memory.service`")  # the tree has no .wants link
+    tools += [tool for kind, tool in (("sysctl", "`sysctl --system`"),
+                                      ("apply-script", "`/usr/libexec/hostspec/apply-memory`"))
+              if kind in kinds]
     words = "applies at runtime" + (f": run {' then '.join(tools)}" if tools else "")
     removed = [c.path for c in runtime if c.change == "removed"]
     if removed:

@@ -208,3 +208,13 @@ def test_a_removed_script_is_not_a_step_to_run(capsys, tmp_path):
         "usr/libexec/hostspec/apply-memory are removed: what they set stays on the running host "
         "until reboot")
     assert "`sysctl --system`" not in step["action"] and "run `" not in step["action"]
+
+
+def test_a_new_unit_is_reloaded_and_enabled_before_the_script_runs(capsys, tmp_path):
+    old = BASE.replace("    thp { defrag madvise }\n", "").replace("    ksm { run on }\n", "")
+    report = plan_json(capsys, tmp_path, BASE, old)
+    assert changes(report)["etc/systemd/system/hostspec-memory.service"][0] == "added"
+    (step,) = [s for s in report["steps"] if s["takes_effect"] == "runtime"]
+    assert step["action"] == ("applies at runtime: run `systemctl daemon-reload` then "
+                              "`systemctl enable hostspec-memory.service` then "
+                              "`/usr/libexec/hostspec/apply-memory`")
