@@ -89,6 +89,7 @@ _TABLE = [
     ("HS0324", "kvm-key-not-on-arch", E, "a kvm key that does not exist on the architecture"),
     ("HS0325", "guest-node-out-of-range", E, "a guest bound to a NUMA node the host does not have"),
     ("HS0326", "reserve-exceeds-memory", E, "`reserve` is not smaller than `memory`"),
+    ("HS0327", "commit-limit-exceeded", E, "with `policy never` the guests commit more than the kernel's commit limit"),
     # target limits
     ("HS0401", "unsafe-kernel-argument", E, "a kernel argument outside the safe token pattern"),
     ("HS0402", "base-unreadable", E, "the `base` domain XML cannot be read"),

@@ -186,3 +186,18 @@ def test_max_ratio_below_one_keeps_headroom():
     assert messages("HS0319", _two(6 * GiB), memory=16 * GiB, overcommit={"max-ratio": 0.8}) == [
         "ordinary memory is committed 0.89x (12GiB of guest memory on 13.5GiB), above "
         "`max-ratio 0.8`"]
+
+
+# HS0327: commit limit under `policy never`
+
+def test_commit_limit_counts_ordinary_guests_against_ram_times_ratio_plus_swap():
+    def host(**overcommit):
+        return {"memory": 16 * GiB, "overcommit": {"policy": "never", **overcommit}}
+
+    guests = [guest("g", memory=12 * GiB)]  # and the default guest overhead
+    assert codes(guests, **host()) == ["HS0327"]  # 16GiB x 50% (the kernel's default ratio)
+    assert codes(guests, **host(ratio=90)) == []  # 14.4GiB
+    assert codes(guests, swap={"size": 8 * GiB}, **host()) == []  # 8GiB + 8GiB of swap
+    assert codes(guests, **{**host(), "overcommit": {"policy": "heuristic"}}) == []
+    assert codes([hugepage_guest("h", 12 * GiB, 2 * MiB)], hugepages={"pools": [pool(2 * MiB, 6144)]},
+                 **host()) == []  # huge pages are not committed memory

@@ -171,4 +171,36 @@ def _limit_span(ctx: Context):
     return ctx.at(path) if ctx.written(path) else ctx.at(HOST + ("memory",))
 
 
-CHECKS = (reserve_below_memory, hugepage_demand, ordinary_memory, overcommit)
+KERNEL_OVERCOMMIT_RATIO = 50  # vm.overcommit_ratio when the spec leaves it (mm/util.c)
+
+
+def commit_limit(ctx: Context) -> Diagnostics:
+    """With `policy never` (mode 2) every guest's RAM is committed up front, and
+    MAP_NORESERVE is ignored: the `backing normal` guests and their overhead must
+    fit CommitLimit = (RAM - huge pages) x ratio% + swap, or some will not start.
+    Huge page backed guests draw on the pools, which are not committed memory."""
+    host = ctx.spec.host
+    if host.overcommit.policy != "never" or not _budget_known(ctx):
+        return
+    c = ctx.capacity
+    ratio = host.overcommit.ratio if host.overcommit.ratio is not None else KERNEL_OVERCOMMIT_RATIO
+    limit = (c.memory - c.pool_bytes) * ratio // 100 + host.swap.size
+    demand = c.normal_demand + c.overhead_bytes
+    if demand <= limit:
+        return
+    ram = (f"({format_amount(c.memory)} - {format_amount(c.pool_bytes)} pools)" if c.pool_bytes
+           else format_amount(c.memory))
+    formula = f"{ram} x {ratio}%" + (f" + {format_amount(host.swap.size)} swap" if host.swap.size else "")
+    labels = [ctx.label(HOST + ("overcommit", "ratio"), f"{ratio}% of memory")] \
+        if host.overcommit.ratio is not None else []
+    yield ctx.diag(
+        "HS0327", f"with `policy never` the guests commit {format_amount(demand)}, more than the "
+                  f"kernel's commit limit of {format_amount(limit)} ({formula})",
+        ctx.at(HOST + ("overcommit", "policy")),
+        hint=f"raise `ratio`{' (the kernel default is 50)' if host.overcommit.ratio is None else ''}, "
+             "add swap (`swap { size ... }`), or use `policy heuristic`: a guest that does not fit "
+             "fails to start",
+        labels=labels)
+
+
+CHECKS = (reserve_below_memory, hugepage_demand, ordinary_memory, overcommit, commit_limit)
