@@ -83,7 +83,7 @@ _TABLE = [
     ("HS0318", "overcommit-without-reclaim", E, "ordinary memory is overcommitted with no way to reclaim it"),
     ("HS0319", "overcommit-above-max-ratio", E, "the overcommit ratio of ordinary memory is above `max-ratio`"),
     ("HS0320", "overcommit-ratio-ignored", W, "`ratio` only matters with `policy never`"),
-    ("HS0321", "gigantic-pool-at-runtime", W, "1GiB pages reserved at runtime are rarely found contiguous"),
+    ("HS0321", "gigantic-pool-at-runtime", W, "gigantic pages (1GiB, 32MiB) reserved at runtime are rarely found contiguous"),
     ("HS0322", "overcommit-summary", N, "ordinary memory is overcommitted within the limits"),
     ("HS0323", "no-ordinary-memory", E, "pools, reserve and guest overhead leave no ordinary memory"),
     ("HS0324", "kvm-key-not-on-arch", E, "a kvm key that does not exist on the architecture"),

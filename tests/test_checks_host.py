@@ -118,6 +118,11 @@ def test_pools_up_to_memory_minus_reserve_pass_one_page_more_fails():
 def test_gigantic_runtime_pools_are_warned():
     assert codes(hugepages={"pools": [pool(GiB, 2, at="runtime")]}) == ["HS0321"]
     assert codes(hugepages={"pools": [pool(GiB, 2), pool(2 * MiB, 64, at="runtime")]}) == []
+    # arm64 (4KiB base pages): 32MiB pages are gigantic too (order 13 > 10); 2MiB and 64KiB are not.
+    arm = {"cpu": "amd", "arch": "aarch64"}
+    assert codes(hugepages={"pools": [pool(32 * MiB, 4, at="runtime")]}, **arm) == ["HS0321"]
+    assert codes(hugepages={"pools": [pool(2 * MiB, 4, at="runtime"), pool(64 * 1024, 4, at="runtime")]},
+                 **arm) == []
 
 
 def test_reserve_must_be_below_memory():

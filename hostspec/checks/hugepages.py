@@ -136,10 +136,15 @@ def _pool_terms(ctx: Context) -> str:
     return " + ".join(terms) if len(terms) <= 6 else f"{len(terms)} pools"
 
 
+# The buddy allocator's largest block with 4KiB base pages (order 10, MAX_PAGE_ORDER):
+# a larger huge page is "gigantic" and needs a contiguous range found some other way.
+LARGEST_BUDDY_BLOCK = 4 * MiB
+
+
 def gigantic_runtime_pools(ctx: Context) -> Diagnostics:
-    """1GiB pages `at runtime` rarely find a free contiguous gigabyte."""
+    """Gigantic pages (1GiB, and arm64's 32MiB) `at runtime` rarely find a free contiguous range."""
     for _, pool in _pools(ctx):
-        if pool.size >= GiB and not pool.at_boot:
+        if pool.size > LARGEST_BUDDY_BLOCK and not pool.at_boot:
             yield ctx.diag(
                 "HS0321", f"a `{format_size(pool.size)}` pool `at runtime` is rarely found "
                           "contiguous after boot",
