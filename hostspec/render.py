@@ -48,16 +48,20 @@ def to_text(diag: Diagnostic, color: bool = False) -> str:
                         hint=printable(diag.hint) if diag.hint else diag.hint)
     paint = (lambda code, text: f"{code}{text}{_RESET}") if color else (lambda code, text: text)
     head = paint(_COLORS[diag.severity], f"{diag.severity}[{diag.code}]") + paint(_BOLD, f": {diag.message}")
+    equals = "   = "
     if diag.span is None:
         lines = [head, f"  --> {diag.file_name}"] if diag.file_name else [head]
     else:
-        lines = [head] + _snippet(diag.span, "", paint, _COLORS[diag.severity])
+        # One gutter for the whole diagnostic, as wide as its longest line number.
+        width = max(len(str(span.line)) for span in [diag.span, *(l.span for l in diag.labels)])
+        lines = [head] + _snippet(diag.span, "", paint, _COLORS[diag.severity], width)
         for label in diag.labels:
-            lines += _snippet(label.span, label.message, paint, _BLUE, arrow=":::")
+            lines += _snippet(label.span, label.message, paint, _BLUE, width, arrow=":::")
+        equals = " " * (width + 1) + "= "  # under the gutter's `|`
         for include in diag.span.file.include_chain():
-            lines.append(paint(_BLUE, "   = ") + f"note: included from {_location(include)}")
+            lines.append(paint(_BLUE, equals) + f"note: included from {_location(include)}")
     if diag.hint:
-        lines.append(paint(_BLUE, "   = ") + f"help: {diag.hint}")
+        lines.append(paint(_BLUE, equals) + f"help: {diag.hint}")
     return "\n".join(lines) + "\n"
 
 
@@ -65,10 +69,9 @@ def _location(span: Span) -> str:
     return f"{span.file.name}:{span.line}:{span.column}"
 
 
-def _snippet(span: Span, label: str, paint, color: str, arrow: str = "-->") -> list[str]:
+def _snippet(span: Span, label: str, paint, color: str, width: int, arrow: str = "-->") -> list[str]:
     line_no = span.line
     text = _line_for_terminal(span.file.line_text(line_no))
-    width = len(str(line_no))
     gutter = " " * width
     start = span.column - 1
     end = span.end_column - 1 if span.end_line == line_no else len(text)
@@ -78,7 +81,7 @@ def _snippet(span: Span, label: str, paint, color: str, arrow: str = "-->") -> l
     return [
         f"{gutter}{paint(_BLUE, arrow)} {_location(span)}",
         f"{gutter} {paint(_BLUE, '|')}",
-        f"{paint(_BLUE, str(line_no))} {paint(_BLUE, '|')} {text}",
+        f"{paint(_BLUE, str(line_no).rjust(width))} {paint(_BLUE, '|')} {text}",
         f"{gutter} {paint(_BLUE, '|')} {caret_line}",
     ]
 

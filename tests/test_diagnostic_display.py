@@ -43,3 +43,20 @@ def test_a_crlf_line_is_quoted_without_its_carriage_return(tmp_path):
     run = check("crlf.mem", cwd=tmp_path)
     assert locations(run) == ["crlf.mem:4:9"]
     assert "4 | \tmemory 8GB\n" in run.stderr and "\ufffd" not in run.stderr
+
+
+def test_one_gutter_for_a_diagnostic_whose_lines_differ_in_width(tmp_path):
+    (tmp_path / "hall.mem").write_text(
+        "hostspec 1\nhost h {\n    cpu intel\n    memory 64GiB\n    numa-nodes 2\n"
+        "    hugepages { pool 1GiB count 10 node 0; pool 1GiB count 10 node 1 }\n}\n"
+        "guest a { memory 12GiB; backing hugepages 1GiB node 0; balloon none }\n"
+        "guest b { memory 10GiB; backing hugepages 1GiB node 1; balloon none }\n"
+        "guest e { memory 1GiB; backing hugepages 1GiB; balloon none }\n")
+    run = check("hall.mem", cwd=tmp_path)
+    body = [line for line in run.stderr.splitlines()[1:] if line and not line.endswith("reported")]
+    bars = {line.index("|") for line in body if "|" in line}
+    arrows = {line.index("-") if "-->" in line else line.index(":") for line in body
+              if "-->" in line or ":::" in line}
+    assert bars == {3} and arrows == {2}  # lines 6..10: two-digit gutter throughout
+    assert " 8 | guest a" in run.stderr and "10 | guest e" in run.stderr
+    assert [line.index("=") for line in body if "= help" in line] == [3]
