@@ -245,3 +245,25 @@ def test_usage_errors_exit_2_and_write_nothing(full, args):
     script, root = full
     done = run_script(script, root, *args)
     assert done.returncode == 2 and done.opened == [] and "usage: apply-memory" in done.stderr
+
+
+@pytest.mark.parametrize("redirect", ["exec >&-", "exec >/dev/full"], ids=["closed", "full"])
+def test_an_unwritable_stdout_does_not_stop_the_merge_dance_halfway(tmp_path, redirect):
+    script = write_script(tmp_path, {"numa-nodes": 2, "ksm": {"run": "on", "merge-across-nodes": False}})
+    root = fake_sysfs(tmp_path / "sys", run="1", pages_shared="1200", pages_sharing="5000")
+    done = subprocess.run([tool("dash", "dash"), "-c", f'{redirect}; dash "$1"', "sh", str(script)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "HOSTSPEC_SYSFS": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert value(root, "kernel/mm/ksm/merge_across_nodes") == "0" and value(root, "kernel/mm/ksm/run") == "1"
+
+
+def test_a_reader_that_goes_away_does_not_stop_it_with_ksm_unmerged(tmp_path):
+    script = write_script(tmp_path, {"numa-nodes": 2, "ksm": {"run": "on", "merge-across-nodes": False}})
+    root = fake_sysfs(tmp_path / "sys", run="1", pages_shared="1200", pages_sharing="5000")
+    status = tmp_path / "status"
+    # `true` reads nothing and exits: every line the script prints meets a closed pipe.
+    pipeline = f'{{ dash "$1"; echo $? >"{status}"; }} | true'
+    subprocess.run([tool("dash", "dash"), "-c", pipeline, "sh", str(script)], capture_output=True,
+                   timeout=60, env={**os.environ, "HOSTSPEC_SYSFS": str(root)})
+    assert status.read_text().strip() == "0"
+    assert value(root, "kernel/mm/ksm/merge_across_nodes") == "0" and value(root, "kernel/mm/ksm/run") == "1"

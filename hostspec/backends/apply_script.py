@@ -32,6 +32,9 @@ PROLOGUE = r"""#
 # Exit 2 (nothing written): a usage error, or a file it needs is missing.
 # HOSTSPEC_SYSFS replaces /sys, so the script can run against a scratch tree.
 set -u
+# A reader that goes away (`| head`) must not stop it halfway, with KSM
+# unmerged: report lines then just fail to print.
+trap '' PIPE
 
 root=${HOSTSPEC_SYSFS:-/sys}
 status=0
@@ -95,7 +98,7 @@ set_value() {
         esac
         return 1
     fi
-    echo "$root/$1: $old -> $new"
+    echo "$root/$1: $old -> $new" || true  # the write decided; a closed stdout does not
 }
 """
 
