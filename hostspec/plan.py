@@ -17,12 +17,14 @@ from typing import Optional
 from . import __version__, api, records
 from .backends import Artifact, Context, build_artifacts
 from .backends.modprobe import MODULE_KEYS
+from .backends.sysctl import default_page_size, default_runtime_pool
 from .checks.context import guest_names
 from .diagnostics import has_errors, sort_diagnostics
 from .explain import Section, Table, own_format_option, to_markdown, to_text
 from .explain_data import EFFECT_ORDER, most_disruptive
 from .model import Spec
 from .plan_words import change_words
+from .units import format_size
 
 CMDLINE_KINDS = ("grub", "kernel-cmdline")
 
@@ -95,9 +97,24 @@ def compare(old: Spec, new: Spec, before: dict[str, Artifact],
             continue
         change = "added" if old_art is None else "removed" if new_art is None else "changed"
         shown = new_art or old_art
-        changes.append(Change(path, shown.kind, change, shown.takes_effect,
-                              tuple(change_words(old, new, old_art, new_art))))
+        words = list(change_words(old, new, old_art, new_art))
+        takes_effect = shown.takes_effect
+        if _waits_for_the_new_default_size(old, new, new_art):
+            takes_effect = "boot"
+            words.append(f"`vm.nr_hugepages` counts pages of the default size, which is "
+                         f"{format_size(default_page_size(old))} until the reboot makes it "
+                         f"{format_size(default_page_size(new))}: apply it after that reboot, "
+                         "not with `sysctl --system` now")
+        changes.append(Change(path, shown.kind, change, takes_effect, tuple(words)))
     return Plan(old.host.name, new.host.name, tuple(changes), _guests(old, new, changes))
+
+
+def _waits_for_the_new_default_size(old: Spec, new: Spec, new_art: Optional[Artifact]) -> bool:
+    """A new sysctl.d sets vm.nr_hugepages while the default page size changes at
+    the next boot: `sysctl --system` before it would count pages of the old size."""
+    return (new_art is not None and new_art.kind == "sysctl"
+            and default_runtime_pool(new) is not None
+            and default_page_size(old) != default_page_size(new))
 
 
 def _same(a: Artifact, b: Artifact) -> bool:

@@ -218,3 +218,18 @@ def test_a_new_unit_is_reloaded_and_enabled_before_the_script_runs(capsys, tmp_p
     assert step["action"] == ("applies at runtime: run `systemctl daemon-reload` then "
                               "`systemctl enable hostspec-memory.service` then "
                               "`/usr/libexec/hostspec/apply-memory`")
+
+
+def test_nr_hugepages_waits_for_the_reboot_that_changes_the_default_size(capsys, tmp_path):
+    host = "hostspec 1\nhost h {{ cpu intel; memory 64GiB; hugepages {{ {} }} }}\n"
+    old = host.format("default-size 1GiB; pool 1GiB count 16")
+    new = host.format("default-size 2MiB; pool 1GiB count 16; pool 2MiB count 8192 at runtime")
+    found = changes(plan_json(capsys, tmp_path, new, old))
+    change, level, details = found["etc/sysctl.d/90-hostspec.conf"]
+    assert (change, level) == ("added", "boot") and "1GiB until the reboot makes it 2MiB" in details[-1]
+    report = plan_json(capsys, tmp_path, new, old)
+    runtime = [s["action"] for s in report["steps"] if s["takes_effect"] == "runtime"]
+    assert runtime and "sysctl --system" not in runtime[0]
+    # the same pool with an unchanged default size is an ordinary runtime change
+    same = host.format("default-size 2MiB; pool 1GiB count 16; pool 2MiB count 4096 at runtime")
+    assert changes(plan_json(capsys, tmp_path, new, same))["etc/sysctl.d/90-hostspec.conf"][1] == "runtime"
