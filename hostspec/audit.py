@@ -115,8 +115,8 @@ def render(spec: Spec, root: pathlib.Path, findings: list[Finding], form: str) -
 def audit_sections(spec: Spec, root: pathlib.Path, findings: list[Finding]) -> list[Section]:
     """A header, the item table, and what could not be read."""
     rows = tuple((f.item.name, f.item.expected, f.actual, SHOWN[f.status]) for f in findings)
-    unread = tuple(f"cannot read {root / f.item.path}: {f.error}"
-                   for f in findings if f.status == "unknown")
+    unread = tuple(dict.fromkeys(f"cannot read {root / f.item.path}: {f.error}"
+                                 for f in findings if f.status == "unknown"))  # each file once
     tables = (Table(("item", "expected", "actual", "status"), rows),) if rows else ()
     return [Section(f"Audit of host `{spec.host.name}`", (f"root {root}",)),
             Section("Items", tables=tables, after=unread + (verdict(findings),))]

@@ -9,14 +9,17 @@ audited; keys it leaves out stay the kernel's business.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
+
+import attrs
 
 from . import records
 from .backends.apply_script import KSM, KSM_RUN, simple_values
-from .backends.cmdline import arguments, boot_pools
+from .backends.cmdline import arguments, boot_pools, kernel_size
+from .checks.hugepages import PAGE_SIZES
 from .backends.modprobe import MODULE_KEYS
 from .backends.sysctl import settings
-from .model import GiB, KiB, Spec
+from .model import GiB, KiB, MiB, Spec
 from .units import format_size, format_nodes
 
 
@@ -118,60 +121,130 @@ def kernel_bytes(text: str):
     return int(found[1]) * 1024 ** " KMGTPE".index(found[2].upper() or " ")
 
 
-def term_meaning(term: str) -> tuple:
-    """What a term sets, so `1024M` equals `1G` and `1:8,0:8` equals `0:8,1:8`."""
-    meaning = []
-    for word in term.split():
-        key, _, value = word.partition("=")
-        if key in ("hugepagesz", "default_hugepagesz"):
-            value = kernel_bytes(value)
-        elif key == "hugepages" and ":" in value:
-            value = tuple(sorted(value.split(",")))
-        meaning.append((key, value))
-    return tuple(meaning)
-
-
 def kernel_words(text: str) -> list[str]:
     """The kernel's own arguments: words before a `--` (the rest belongs to init)."""
     words = text.split()
     return words[:words.index("--")] if "--" in words else words
 
 
-def live_term(term: str, text: str) -> str:
-    """The live command line's counterpart of `term`, as the kernel would take it."""
-    words = kernel_words(text)
-    key, _, value = term.split()[0].partition("=")
-    if key == "hugepagesz":
-        return _live_pool(kernel_bytes(value), words)
-    found = [word for word in words if word.partition("=")[0] == key]
-    if not found:
-        return "absent"
-    # default_hugepagesz is taken once (later ones are ignored); other keys: last wins.
-    return found[0] if key == "default_hugepagesz" else found[-1]
+ARCH_DEFAULT_SIZE = 2 * MiB  # the PMD size, x86-64 and arm64 (4KiB pages) alike
 
 
-def _live_pool(size, words: list[str]) -> str:
-    """`hugepagesz=SIZE` and the `hugepages=` that follows it before the next size."""
-    for i, word in enumerate(words):
+@records.define
+class BootPages:
+    """What the kernel's command line reserves, read as mm/hugetlb.c reads it."""
+
+    pools: dict = attrs.field(factory=dict)  # size -> {node: count}, or {None: count} spread
+    default: Optional[int] = None            # default_hugepagesz, when a valid one was given
+
+
+def read_boot_pages(words: list[str], sizes: tuple[int, ...], nodes: int) -> BootPages:
+    """`hugepagesz=`, `default_hugepagesz=` and `hugepages=` in order, as the kernel takes them.
+
+    A `hugepages=` goes to the size named before it (a bare leading one to the
+    default size, whichever that turns out to be); a size named twice, a second
+    `hugepages=` for one size, one after an invalid size and a node the host
+    does not have are ignored; within one `hugepages=` a node's last count wins.
+    """
+    read, parsed, valid, last, pending = BootPages(), None, True, None, None
+    for word in words:
         key, _, value = word.partition("=")
-        if key == "hugepagesz" and kernel_bytes(value) == size:
-            for later in words[i + 1:]:
-                if later.startswith("hugepagesz="):
-                    break
-                if later.startswith("hugepages="):
-                    return f"{word} {later}"
-            return f"{word} (no hugepages=)"
-    return "absent"
+        if key not in ("hugepagesz", "default_hugepagesz", "hugepages"):
+            continue
+        if key == "hugepages":
+            target = "pending" if not read.pools else parsed
+            if not valid or target == last:
+                valid = True
+                continue
+            counts = _counts(value, nodes)
+            if counts is None:
+                continue  # refused whole; the next `hugepages=` for this size still counts
+            if target == "pending":
+                pending = counts
+            else:
+                read.pools[target] = counts
+            last = target
+            continue
+        size, valid = kernel_bytes(value), False
+        if size not in sizes or (key == "default_hugepagesz" and read.default is not None):
+            continue
+        if key == "default_hugepagesz":
+            read.default, valid = size, True
+            if size not in read.pools:
+                read.pools[size], parsed = {}, size
+            if pending is not None:
+                read.pools[size], pending = pending, None
+        elif size not in read.pools:
+            read.pools[size], parsed, valid = {}, size, True
+        elif size == read.default and not read.pools[size]:
+            parsed, valid = size, True  # the default size, named again before any count
+    if pending is not None:  # a bare leading count: the default size's, whatever else was said
+        read.pools[read.default or ARCH_DEFAULT_SIZE] = pending
+    return read
+
+
+def _counts(value: str, nodes: int) -> Optional[dict]:
+    """`N` -> {None: N}; `0:N,1:M` -> {0: N, 1: M}; None where the kernel refuses it."""
+    if re.fullmatch(r"\d+", value):
+        return {None: int(value)}
+    counts: dict = {}
+    for part in value.rstrip(",").split(","):
+        found = re.fullmatch(r"(\d+):(\d+)", part)
+        if not found or int(found[1]) >= nodes:
+            return None
+        counts[int(found[1])] = int(found[2])
+    return counts
+
+
+def shown_pages(size: int, counts: Optional[dict]) -> str:
+    """A size's reservation as one canonical argument pair, or `absent`."""
+    if not counts or not any(counts.values()):
+        return "absent"
+    if None in counts:
+        return f"hugepagesz={kernel_size(size)} hugepages={counts[None]}"
+    return f"hugepagesz={kernel_size(size)} hugepages=" + ",".join(
+        f"{node}:{count}" for node, count in sorted(counts.items()) if count)
+
+
+def live_argument(key: str, text: str) -> str:
+    """The live command line's value of a plain argument: the last one wins."""
+    found = [word for word in kernel_words(text) if word.partition("=")[0] == key]
+    return found[-1] if found else "absent"
 
 
 def cmdline_items(spec: Spec) -> Iterator[Item]:
-    """One item per argument (a pool's two words together) the cmdline backend writes."""
-    for term in cmdline_terms(spec):
-        first = term.split()[0]
-        name = first if first.startswith("hugepagesz=") else first.partition("=")[0]
-        yield Item(f"kernel argument {name}", "proc/cmdline", term,
-                   lambda text, term=term: live_term(term, text),
-                   same=lambda want, got: term_meaning(want) == term_meaning(got))
+    """The default size, each size's boot reservation and every other argument the
+    cmdline backend writes, each compared by what the kernel makes of it."""
+    sizes, nodes = PAGE_SIZES[spec.host.arch], spec.host.numa_nodes
+    words = [word for word, _ in arguments(spec)]
+    ours = read_boot_pages(words, sizes, nodes)
+
+    def live(text: str) -> BootPages:
+        return read_boot_pages(kernel_words(text), sizes, nodes)
+
+    for word in words:
+        key, _, value = word.partition("=")
+        if key == "default_hugepagesz":
+            yield Item("kernel argument default_hugepagesz", "proc/cmdline", word,
+                       lambda text: _shown_default(live(text)), same=_same_default)
+        elif key == "hugepagesz":
+            size = kernel_bytes(value)
+            yield Item(f"kernel argument {word}", "proc/cmdline", shown_pages(size, ours.pools.get(size)),
+                       lambda text, size=size: shown_pages(size, live(text).pools.get(size)))
+        elif key != "hugepages":
+            yield Item(f"kernel argument {key}", "proc/cmdline", word,
+                       lambda text, key=key: live_argument(key, text))
+
+
+def _shown_default(read: BootPages) -> str:
+    if read.default is not None:
+        return f"default_hugepagesz={kernel_size(read.default)}"
+    return f"{kernel_size(ARCH_DEFAULT_SIZE)} (not set: the architecture's default)"
+
+
+def _same_default(expected: str, actual: str) -> bool:
+    size = actual.split("=")[-1].split()[0]
+    return kernel_bytes(expected.partition("=")[2]) == kernel_bytes(size)
 
 
 # -- huge pages, THP and KSM through sysfs ------------------------------------
@@ -218,9 +291,23 @@ def _sysfs_item(path: str, value: str) -> Item:
     return Item(sysfs_name(path), "sys/" + path, value, chosen)
 
 
+def _unlisted_nodes(spec: Spec) -> dict[str, str]:
+    """0 pages on every node a size's per-node pools leave out, unless a spread pool
+    of that size is there: extra pages there are memory the capacity checks never saw."""
+    pools = spec.host.hugepages.pools
+    values = {}
+    for size in sorted({pool.size for pool in pools}):
+        if any(pool.size == size and pool.nodes is None for pool in pools):
+            continue  # the total file is audited
+        listed = {node for pool in pools if pool.size == size for node in pool.nodes}
+        others = [node for node in range(spec.host.numa_nodes) if node not in listed]
+        values.update({path: "0" for path in _pool_files(size, others)})
+    return values
+
+
 def pool_items(spec: Spec) -> list[Item]:
-    """Reserved pages of every pool, boot or runtime, per size and node."""
-    values = {**_boot_pool_values(spec),
+    """Reserved pages of every pool, boot or runtime, per size and node, and none elsewhere."""
+    values = {**_unlisted_nodes(spec), **_boot_pool_values(spec),
               **{p: v for p, v in sysfs_values(spec).items() if p.endswith("nr_hugepages")}}
     ordered = sorted(values, key=lambda p: (int(_POOL_FILE.fullmatch(p)[2]), p))
     return [_sysfs_item(path, values[path]) for path in ordered]

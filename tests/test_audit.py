@@ -128,10 +128,13 @@ DRIFTS = [
     ("proc/cmdline", "default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:1 "
      "transparent_hugepage=madvise\n", "kernel argument hugepagesz=1G",
      "hugepagesz=1G hugepages=0:4,1:1"),
-    # A count before its size belongs to another size: the kernel does not give 1G pages.
-    ("proc/cmdline", "default_hugepagesz=1G hugepages=0:4,1:2 hugepagesz=1G "
+    # A bare leading count is the default size's, and a later one for that size is ignored.
+    ("proc/cmdline", "hugepages=8 default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:2 "
      "transparent_hugepage=madvise\n", "kernel argument hugepagesz=1G",
-     "hugepagesz=1G (no hugepages=)"),
+     "hugepagesz=1G hugepages=8"),
+    # A node the host does not have: the kernel ignores the whole argument.
+    ("proc/cmdline", "default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:2,3:9 "
+     "transparent_hugepage=madvise\n", "kernel argument hugepagesz=1G", "absent"),
     ("proc/cmdline", "default_hugepagesz=2M hugepagesz=1G hugepages=0:4,1:2 "
      "transparent_hugepage=madvise\n", "kernel argument default_hugepagesz",
      "default_hugepagesz=2M"),
@@ -178,6 +181,16 @@ EQUIVALENT = [
     # Sizes as the kernel parses them, nodes in any order, other arguments around.
     ("proc/cmdline", "quiet default_hugepagesz=1024M hugepagesz=1048576K hugepages=1:2,0:4 "
                      "transparent_hugepage=never transparent_hugepage=madvise -- init args\n"),
+    # As mm/hugetlb.c reads `hugepages=`: a node's last count wins, a trailing comma and
+    # leading zeros are fine, a count after default_hugepagesz= is that size's, a bare
+    # leading count is the default size's, and a size named twice is ignored.
+    ("proc/cmdline", "default_hugepagesz=1G hugepagesz=1G hugepages=0:9,1:2,0:04, "
+                     "transparent_hugepage=madvise\n"),
+    ("proc/cmdline", "default_hugepagesz=1G hugepages=0:4,1:2 hugepagesz=1G "
+                     "transparent_hugepage=madvise\n"),
+    ("proc/cmdline", "hugepages=0:4,1:2 default_hugepagesz=1G transparent_hugepage=madvise\n"),
+    ("proc/cmdline", "default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:2 hugepagesz=1G "
+                     "hugepages=0:8,1:8 transparent_hugepage=madvise\n"),
     # A bool parameter written by another tool as 1/0 reads the same.
     ("sys/module/kvm_intel/parameters/nested", "0\n"),
     ("sys/kernel/mm/transparent_hugepage/enabled", "madvise\n"),
@@ -302,3 +315,21 @@ def test_the_running_host_matches_a_spec_of_its_own_values(capsys, tmp_path):
     # Whether this machine's CPU shows vmx is its own business; nothing else may drift.
     assert status == (0 if found["CPU flag vmx"][1] == "ok" else 1)
     assert set(found) == {"CPU flag vmx", "vm.swappiness", "vm.overcommit_memory"}
+
+
+def test_pages_on_a_node_no_pool_of_that_size_lists_are_drift(capsys, tmp_path):
+    spec = SPEC.replace("        pool 1GiB count 2 node 1\n", "")
+    cmdline = MATCHING["proc/cmdline"].replace("hugepages=0:4,1:2", "hugepages=0:4")
+    extra = {"proc/cmdline": cmdline, NODE_1G.format(1): "20\n"}
+    status, report, _ = audit(capsys, tmp_path, extra, spec=spec, fmt="json")
+    drifted = [(i["item"], i["expected"], i["actual"]) for i in report["items"] if i["status"] != "ok"]
+    assert status == 1 and drifted == [("huge pages 1GiB node 1", "0", "20")]
+    (tmp_path / "empty").mkdir()
+    status, _, _ = audit(capsys, tmp_path / "empty", {**extra, NODE_1G.format(1): "0\n"}, spec=spec)
+    assert status == 0
+
+
+def test_each_file_that_cannot_be_read_is_named_once(capsys, tmp_path):
+    status, out, _ = audit(capsys, tmp_path, {"proc/cmdline": None})
+    assert status == 2
+    assert out.count(f"cannot read {tmp_path / 'root' / 'proc/cmdline'}") == 1
