@@ -60,7 +60,7 @@ require() {
         fi
     done
     if [ "$missing" = 1 ]; then
-        echo "apply-memory: this kernel lacks a feature the spec sets; nothing was changed" >&2
+        echo "apply-memory: this host lacks a kernel feature or a NUMA node the spec sets; nothing was changed" >&2
         exit 2
     fi
 }
