@@ -180,7 +180,8 @@ def _shortfall_lines(spec: Spec, c: Capacity):
         for short in fit.shortfalls:
             names = guest_names([spec.guests[i].name for i in short.guests])
             verb = "needs" if len(short.guests) == 1 else "need"
-            yield (f"does not fit: {names} {verb} {short.needed} pages of {format_size(fit.size)} "
+            pages = "page" if short.needed == 1 else "pages"
+            yield (f"does not fit: {names} {verb} {short.needed} {pages} of {format_size(fit.size)} "
                    f"on {format_nodes(short.nodes)}, {short.reserved} reserved "
                    f"({short.short} short)")
 

@@ -20,7 +20,7 @@ def format_amount(value: int) -> str:
     for unit, factor in _UNITS[:2]:
         scaled = Fraction(value, factor)
         if abs(value) >= factor and (scaled * 1000).denominator == 1:
-            return f"{float(scaled):g}{unit}"
+            return f"{float(scaled):.3f}".rstrip("0").rstrip(".") + unit  # exact: at most 3 decimals
     return format_size(value)
 
 

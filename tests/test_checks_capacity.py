@@ -116,7 +116,11 @@ def _two(memory: int, **keys):
 
 def test_exactly_full_ordinary_memory_is_not_overcommit():
     assert codes(_two(6912 * MiB, balloon={"model": "none"}), memory=16 * GiB) == []
-    assert codes(_two(6913 * MiB, balloon={"model": "none"}), memory=16 * GiB) == ["HS0318"]
+    # One MiB over: no reclaim path (HS0318) and above the default max-ratio 1.0 (HS0319),
+    # both reported, so that fixing one does not just reveal the other.
+    assert codes(_two(6913 * MiB, balloon={"model": "none"}), memory=16 * GiB) == ["HS0318", "HS0319"]
+    assert codes(_two(6913 * MiB, balloon={"model": "none"}), memory=16 * GiB,
+                 overcommit={"max-ratio": 1.5}) == ["HS0318"]
 
 
 def test_overcommit_without_reclaim_path():
@@ -201,3 +205,13 @@ def test_commit_limit_counts_ordinary_guests_against_ram_times_ratio_plus_swap()
     assert codes(guests, **{**host(), "overcommit": {"policy": "heuristic"}}) == []
     assert codes([hugepage_guest("h", 12 * GiB, 2 * MiB)], hugepages={"pools": [pool(2 * MiB, 6144)]},
                  **host()) == []  # huge pages are not committed memory
+
+
+def test_capacity_figures_are_exact_and_page_counts_singular_when_one():
+    from hostspec.units import format_amount
+
+    assert format_amount(1021875 * GiB // 1000) == "1021.875GiB"
+    assert format_amount(1048576 * 1024 ** 4) == "1048576TiB"
+    one = [hugepage_guest("g", 2 * MiB, 2 * MiB, [0])]
+    assert messages("HS0301", one, numa_nodes=1, hugepages={"pools": [pool(2 * MiB, 0, [0])]}) == [
+        "guest `g` needs 1 page of 2MiB on node 0, but the host reserves 0 there"]

@@ -10,6 +10,7 @@ from .context import Context, Diagnostics, by_statement, guest_names
 HOST = ("host",)
 RECLAIM_WORDS = {"ksm": "KSM", "balloon": "virtio balloons", "swap": "swap"}
 MAX_GUEST_LABELS = 8
+MAX_RATIO = 1000  # the schema's limit on `max-ratio`
 
 
 def reserve_below_memory(ctx: Context) -> Diagnostics:
@@ -34,10 +35,10 @@ def _shortfall(ctx: Context, short: Shortfall):
     guests = [ctx.spec.guests[i] for i in short.guests]
     size, nodes = format_size(short.size), format_nodes(short.nodes)
     if len(guests) == 1:
-        message = (f"guest `{guests[0].name}` needs {short.needed} pages of {size} on {nodes}, "
+        message = (f"guest `{guests[0].name}` needs {_pages(short.needed)} of {size} on {nodes}, "
                    f"but the host reserves {short.reserved} there")
     else:
-        message = (f"{guest_names([g.name for g in guests])} need {short.needed} pages of {size} "
+        message = (f"{guest_names([g.name for g in guests])} need {_pages(short.needed)} of {size} "
                    f"on {nodes}, but the host reserves {short.reserved} there "
                    f"({short.short} short)")
     spans = by_statement((ctx.at(g.backing.path), g) for g in guests)
@@ -148,12 +149,13 @@ def _overcommit_ratio(ctx: Context) -> Diagnostics:
         yield ctx.diag("HS0318", f"{state} with no reclaim path", ctx.at(HOST + ("memory",)),
                        hint="set `ksm run on`, give the guests a virtio balloon, count swap "
                             "with `swap { size ... }`, or lower guest memory")
-    elif ratio > limit:
+    if ratio > limit:  # a reclaim path does not lift the limit: both can be wrong at once
         yield ctx.diag("HS0319", f"{state}, above {limit_text}", _limit_span(ctx),
-                       hint=f"raise `max-ratio` to {_at_least(ratio)} if this is intended, "
-                            "or lower guest memory",
+                       hint=(f"raise `max-ratio` to {_at_least(ratio)} if this is intended, "
+                             "or lower guest memory") if ratio <= MAX_RATIO else
+                            f"lower guest memory: no `max-ratio` above {MAX_RATIO} is accepted",
                        labels=[ctx.label(HOST + ("memory",), "installed memory")])
-    else:
+    elif capacity.reclaim or ratio <= 1:
         paths = ", ".join(RECLAIM_WORDS[p] for p in capacity.reclaim)
         yield ctx.diag("HS0322", f"{state}, within {limit_text}; reclaim paths: {paths}",
                        _limit_span(ctx), hint="this is a decision the spec records; "
