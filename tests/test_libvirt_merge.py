@@ -132,6 +132,15 @@ CONFLICTS = {
     "swap-limit-below": ("<memtune><swap_hard_limit unit='GiB'>8</swap_hard_limit></memtune>",
                          {"locked": True}, "swap_hard_limit"),
     "xen": ("", {}, "type `xen`"),
+    # An unlocked guest keeps the base's hard limit: one below its memory gets QEMU killed.
+    "hard-limit-below": ("<memtune><hard_limit unit='KiB'>8650752</hard_limit></memtune>",
+                         {"memory": 16 * GiB}, "hard_limit"),
+    # A kept memnode must draw on the host nodes the guest's `node` allows.
+    "memnode-outside-node": (
+        "<cpu><numa><cell id='0' cpus='0' memory='4' unit='GiB'/>"
+        "<cell id='1' cpus='1' memory='4' unit='GiB'/></numa></cpu>"
+        "<numatune><memnode cellid='1' mode='strict' nodeset='1'/></numatune>",
+        {"backing": {"type": "hugepages", "size": GiB, "nodes": [0]}}, "outside the guest's `node` set"),
 }
 
 
@@ -147,6 +156,27 @@ def test_base_settings_that_contradict_the_guest(case, tmp_path):
     assert artifacts == []
     assert [p.code for p in problems] == ["HS0407"]
     assert words in problems[0].message
+
+
+def test_what_libvirt_reads_the_same_does_not_contradict(tmp_path):
+    cells = ("<cpu><numa><cell id='0' cpus='0' memory='4' unit='GiB'/>"
+             "<cell id='1' cpus='1' memory='4' unit='GiB'/></numa></cpu>")
+    bases = {
+        "vcpus-04": ("<vcpu>04</vcpu>", {"vcpus": 4}),
+        "hard-limit-enough": ("<vcpu>2</vcpu><memtune><hard_limit unit='GiB'>9</hard_limit></memtune>", {}),
+        "memnode-inside": (f"<vcpu>2</vcpu>{cells}<numatune><memnode cellid='1' mode='strict' "
+                           "nodeset='0-1,^1'/></numatune>",
+                           {"backing": {"type": "hugepages", "size": GiB, "nodes": [0]}}),
+    }
+    for name, (extra, guest) in bases.items():
+        (tmp_path / "base.xml").write_text(
+            f"<domain type='kvm'><name>c</name>{extra}<os><type arch='x86_64'>hvm</type></os></domain>")
+        spec = spec_of([{"name": "c", "base": "base.xml", "memory": 8 * GiB, **guest}], numa_nodes=2)
+        index = SpanIndex()
+        if "vcpus" in guest:  # written in the source: compared with the base's count
+            index.record(("guests", 0, "vcpus"), SourceFile.from_text("t.mem", "vcpus 4\n").span(0, 7))
+        artifacts, problems = domains(spec, context(tmp_path, index))
+        assert problems == [], (name, problems)
 
 
 def test_vcpus_must_agree_only_when_the_guest_sets_them(tmp_path):

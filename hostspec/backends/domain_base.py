@@ -116,6 +116,7 @@ def base_conflicts(root, spec: Spec, guest: Guest, ctx) -> list[Diagnostic]:
     for problem in (_domain_type(root), _max_memory(root, guest), _cells_total(root, guest),
                     _cells_pages(root, spec, guest), _shared_access(root, guest),
                     _anonymous_hugepages(root, guest), _swap_limit(root, guest, spec),
+                    _kept_hard_limit(root, guest, spec), _memnodes(root, guest),
                     _vcpus(root, guest, ctx)):
         if problem is not None:
             message, key, hint = problem
@@ -213,13 +214,55 @@ def _swap_limit(root, guest: Guest, spec: Spec):
     return None
 
 
+def _kept_hard_limit(root, guest: Guest, spec: Spec):
+    """An unlocked guest keeps the base's `<hard_limit>` (hostspec writes one only for
+    locked guests): below the guest's memory and overhead, the kernel kills QEMU."""
+    if guest.locked:
+        return None
+    limit = _size_of(root.find("memtune/hard_limit"))
+    need = hard_limit_bytes(spec, guest)
+    if limit is not None and limit < need:
+        return (f"`base` `<hard_limit>` ({size_text(limit)}) is below the guest's memory and "
+                f"overhead ({size_text(need)}): QEMU would be killed as the guest fills its memory",
+                "memory", "raise or remove `<hard_limit>` in the base domain's `<memtune>`")
+    return None
+
+
+def _memnodes(root, guest: Guest):
+    """A `<memnode>` kept from the base must draw on the host nodes the guest's `node` allows:
+    the capacity checks count the guest's pages there and nowhere else."""
+    allowed = guest.backing.nodes
+    if allowed is None:
+        return None
+    for memnode in root.findall("numatune/memnode"):
+        nodes = _nodeset(memnode.get("nodeset", ""))
+        if nodes is not None and not nodes <= set(allowed):
+            return (f"`base` `<memnode cellid='{shown(memnode.get('cellid', '?'))}'>` binds guest "
+                    f"memory to host nodes `{shown(memnode.get('nodeset', ''))}`, outside the guest's "
+                    f"`node` set", "backing",
+                    "make the base's `<memnode nodeset>` a part of the guest's `node` set, or remove it")
+    return None
+
+
+def _nodeset(text: str) -> Optional[set[int]]:
+    """libvirt's node set syntax (`0-3,^2`), or None when it does not read."""
+    chosen, excluded = set(), set()
+    for part in text.split(","):
+        found = re.fullmatch(r"\s*(\^?)(\d+)(?:-(\d+))?\s*", part)
+        if not found:
+            return None
+        numbers = set(range(int(found[2]), int(found[3] or found[2]) + 1))
+        (excluded if found[1] else chosen).update(numbers)
+    return chosen - excluded
+
+
 def _vcpus(root, guest: Guest, ctx):
     """`vcpus` is not merged (cells and pinning depend on it), so it must agree."""
     if not ctx.index.has(guest.path + ("vcpus",)):
         return None
     element = root.find("vcpu")
     count = (element.text or "").strip() if element is not None else "1"
-    if count != str(guest.vcpus):
+    if not (count.isdigit() and int(count) == guest.vcpus):  # libvirt reads `04` as 4
         return (f"`base` domain has {shown(count)} vcpus, but the guest sets {guest.vcpus}",
                 "vcpus", "make them agree, or drop `vcpus` from the guest to keep the base's count")
     return None
