@@ -102,17 +102,6 @@ def kvm_items(spec: Spec) -> Iterator[Item]:
 
 # -- kernel command line -----------------------------------------------------
 
-def cmdline_terms(spec: Spec) -> list[str]:
-    """The kernel arguments, each `hugepages=` kept with the `hugepagesz=` it follows."""
-    terms: list[str] = []
-    for word, _ in arguments(spec):
-        if word.startswith("hugepages=") and terms and terms[-1].startswith("hugepagesz="):
-            terms[-1] += " " + word
-        else:
-            terms.append(word)
-    return terms
-
-
 def kernel_bytes(text: str):
     """A size the way the kernel parses it (memparse): `2M`, `1G`, `1024M`; else the text."""
     found = re.fullmatch(r"(\d+)([KMGTPE]?)", text, re.I)

@@ -115,3 +115,9 @@ def diag(code: str, message: str, span: Optional[Span], hint: Optional[str] = No
     made = tuple(lab if isinstance(lab, Label) else Label(*lab) for lab in labels)
     return Diagnostic(code, severity if severity is not None else entry.severity,
                       message, span, hint, made, file_name)
+
+
+def duplicate_guest(name: str, span: Optional[Span], first: Optional[Span]) -> Diagnostic:
+    """HS0218, the same for `.mem` and JSON input: `name` again at `span`, first at `first`."""
+    return diag("HS0218", f"guest `{name}` is declared twice", span, "rename one of them",
+                [(first, "first declared here")])

@@ -11,6 +11,7 @@ import re
 from typing import Optional, Sequence
 
 from .diagnostics import Diagnostic
+from .codes import duplicate_guest
 from .index import SpanIndex
 from .lower import MAX_GUESTS, MAX_RANGE, Lowerer, Node, Partial, did_you_mean, name_of
 from .source import SourceFile
@@ -95,8 +96,7 @@ class Expander:
 
     def add(self, documents: list[dict], node: Node, name: str, merged: Partial) -> None:
         if name in self.names:
-            self.lw.error("HS0218", f"guest `{name}` is declared twice", node.span,
-                          "rename one of them", [(self.names[name].span, "first declared here")])
+            self.lw.diagnostics.append(duplicate_guest(name, node.span, self.names[name].span))
             return
         self.names[name] = node
         path = ("guests", len(documents))

@@ -14,7 +14,7 @@ from typing import Optional
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from .codes import diag
+from .codes import diag, duplicate_guest
 from .diagnostics import Diagnostic
 from .index import SpanIndex
 from .source import SourceFile
@@ -67,8 +67,7 @@ def _duplicate_guests(document: dict, index: SpanIndex) -> list[Diagnostic]:
         if name not in first:
             first[name] = path
             continue
-        found.append(diag("HS0218", f"guest `{name}` is declared twice", index.value(path),
-                          "rename one of them", [(index.value(first[name]), "first declared here")]))
+        found.append(duplicate_guest(name, index.value(path), index.value(first[name])))
     return found
 
 

@@ -26,8 +26,6 @@ from .model import Spec
 from .plan_words import change_words
 from .units import format_size
 
-CMDLINE_KINDS = ("grub", "kernel-cmdline")
-
 
 @records.frozen
 class Change:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pathlib
 from typing import Callable, Optional
 
-from .audit_items import cmdline_terms, sysfs_name, sysfs_values
+from .audit_items import sysfs_name, sysfs_values
 from .backends import Artifact
+from .backends.cmdline import arguments
 from .backends.modprobe import MODULE_KEYS
 from .backends.sysctl import settings
 from .explain import backing_words
@@ -18,6 +19,17 @@ from .model import Guest, Spec
 from .units import format_size
 
 Words = Callable[[Spec, Spec, Optional[Artifact], Optional[Artifact]], list[str]]
+
+
+def cmdline_terms(spec: Spec) -> list[str]:
+    """The kernel arguments, each `hugepages=` kept with the `hugepagesz=` it follows."""
+    terms: list[str] = []
+    for word, _ in arguments(spec):
+        if word.startswith("hugepages=") and terms and terms[-1].startswith("hugepagesz="):
+            terms[-1] += " " + word
+        else:
+            terms.append(word)
+    return terms
 
 
 def value_changes(old: dict, new: dict, kept: str) -> list[str]:

@@ -18,7 +18,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _SIZE_RE = re.compile(r"([0-9]+)([A-Za-z]*)")
 _DURATION_RE = re.compile(r"([0-9]+)(ms|s)")
 _NODESET_RE = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
-_VERSION_RE = re.compile(r"[0-9]+\.[0-9]+")
 _DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
