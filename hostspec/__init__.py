@@ -2,8 +2,17 @@
 
 Public API: `load` (front end only), `check` (front end and semantic checks).
 """
-__version__ = "0.1.0"
+from hostspec.version import __version__
 
-from .api import Result, check, load  # noqa: E402
+
+def __getattr__(name: str):
+    # The API loads on first use, so `hostspec --version` and the commands
+    # import only the stages they run.
+    if name in ("Result", "check", "load"):
+        from hostspec import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'hostspec' has no attribute {name!r}")
+
 
 __all__ = ["Result", "check", "load", "__version__"]

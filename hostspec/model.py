@@ -11,7 +11,7 @@ from typing import Optional
 
 import attrs
 
-from . import records
+from hostspec import records
 
 KiB, MiB, GiB = 1024, 1024 ** 2, 1024 ** 3
 Path = tuple

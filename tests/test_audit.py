@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-from hostspec import cli
+from hostspec.commands import cli
 
 SPEC = """hostspec 1
 host hv-audit {

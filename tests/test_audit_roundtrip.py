@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from hostspec import cli
+from hostspec.commands import cli
 from test_audit import MATCHING, SPEC
 
 # Where a kernel that has not been configured yet starts: its defaults.

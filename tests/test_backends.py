@@ -10,7 +10,7 @@ import attrs
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hostspec import emit
+from hostspec.backends import tree as emit
 from hostspec.backends import Context, apply_script, build_artifacts, cmdline, modprobe, sysctl, systemd
 from hostspec.model import GiB, KiB, MiB, from_document
 

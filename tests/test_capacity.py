@@ -7,11 +7,11 @@ from fractions import Fraction
 
 from hypothesis import given, settings, strategies as st
 
-from hostspec.capacity import analyse, spread_pages
+from hostspec.checks.demand import analyse, spread_pages
 from hostspec.checks import run_checks
-from hostspec.index import SpanIndex
+from hostspec.language.index import SpanIndex
 from hostspec.model import from_document
-from hostspec.units import format_amount, format_nodes, format_size
+from hostspec.language.units import format_amount, format_nodes, format_size
 from test_checks_support import GiB, MiB, document, guest, hugepage_guest, pool
 
 SIZES = (2 * MiB, GiB)

@@ -208,7 +208,7 @@ def test_commit_limit_counts_ordinary_guests_against_ram_times_ratio_plus_swap()
 
 
 def test_capacity_figures_are_exact_and_page_counts_singular_when_one():
-    from hostspec.units import format_amount
+    from hostspec.language.units import format_amount
 
     assert format_amount(1021875 * GiB // 1000) == "1021.875GiB"
     assert format_amount(1048576 * 1024 ** 4) == "1048576TiB"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from hostspec import api
-from hostspec.codes import CODES
+from hostspec.diagnostics.codes import CODES
 from hostspec.diagnostics import Severity
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md"

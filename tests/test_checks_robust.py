@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from hostspec import schema
-from hostspec.capacity import analyse
+from hostspec.language import schema
+from hostspec.checks.demand import analyse
 from hostspec.checks import run_checks
-from hostspec.explain import explanation, to_markdown, to_text
-from hostspec.explain_data import explain_json
-from hostspec.index import SpanIndex
+from hostspec.commands.explain import explanation, to_markdown, to_text
+from hostspec.commands.explain.data import explain_json
+from hostspec.language.index import SpanIndex
 from hostspec.model import from_document
 from test_checks_support import GiB, MiB, document
 

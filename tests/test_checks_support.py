@@ -1,10 +1,10 @@
 """Building models for the check tests: a schema-valid document with defaults."""
 from __future__ import annotations
 
-from hostspec import schema
+from hostspec.language import schema
 from hostspec.checks import run_checks
 from hostspec.diagnostics import Severity
-from hostspec.index import SpanIndex
+from hostspec.language.index import SpanIndex
 from hostspec.model import GiB, MiB, from_document  # noqa: F401 - GiB, MiB for the tests
 
 

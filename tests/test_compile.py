@@ -9,7 +9,8 @@ import shutil
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hostspec import cli, emit
+from hostspec.commands import cli
+from hostspec.backends import tree as emit
 from hostspec.backends import Artifact
 
 REPO = pathlib.Path(__file__).resolve().parent.parent

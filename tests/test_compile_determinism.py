@@ -6,7 +6,7 @@ import pathlib
 import subprocess
 import sys
 
-from hostspec import emit
+from hostspec.backends import tree as emit
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "examples").glob("*.mem"))

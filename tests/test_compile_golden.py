@@ -11,7 +11,7 @@ import pathlib
 import pytest
 
 import update_golden
-from hostspec import emit
+from hostspec.backends import tree as emit
 
 CASES = update_golden.case_dirs()
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from hostspec import cli, emit
+from hostspec.commands import cli
+from hostspec.backends import tree as emit
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "hv-intel-2node.mem"
@@ -24,7 +25,8 @@ def test_a_killed_compile_leaves_staging_that_the_next_one_removes(tmp_path):
     # A real process stages this host's tree and is killed before it swaps it in.
     killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import os, pathlib, signal
-        from hostspec import compiler, emit
+        from hostspec.commands import compile as compiler
+        from hostspec.backends import tree as emit
         staging = emit.begin_staging(pathlib.Path({str(out)!r}))
         tree = compiler.compile_file({str(EXAMPLE)!r}).tree
         path, error = emit.stage_tree(staging, tree)
@@ -53,7 +55,7 @@ def test_a_compile_waits_for_one_holding_dir(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import pathlib, sys
-            from hostspec import emit
+            from hostspec.backends import tree as emit
             staging = emit.begin_staging(pathlib.Path({str(out)!r}))
             assert staging.lock is not None
             print("locked", flush=True)

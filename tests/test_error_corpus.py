@@ -14,9 +14,9 @@ import re
 import pytest
 
 from hostspec import api
-from hostspec.codes import CODES
+from hostspec.diagnostics.codes import CODES
 from hostspec.diagnostics import Severity
-from hostspec.render import to_text
+from hostspec.diagnostics.render import to_text
 
 ERRORS = pathlib.Path(__file__).parent / "errors"
 FIXTURES = sorted(ERRORS.glob("HS*.mem"))

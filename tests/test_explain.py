@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from hostspec import cli, schema
+from hostspec.commands import cli
+from hostspec.language import schema
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TWO_NODE = ROOT / "examples" / "hv-intel-2node.mem"

@@ -8,8 +8,8 @@ import sys
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hostspec import api
-from hostspec.fmt import format_source
-from hostspec.source import SourceFile
+from hostspec.language.fmt import format_source
+from hostspec.diagnostics.source import SourceFile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").rglob("*.mem"))
@@ -29,7 +29,7 @@ def document(text: str, name: str):
 
 def comments(text: str) -> list[str]:
     """Every comment's text, as the lexer sees them."""
-    from hostspec.fmt import _parser
+    from hostspec.language.fmt import _parser
 
     parser, collected = _parser()
     collected.clear()

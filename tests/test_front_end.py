@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from hostspec import api
-from hostspec.schema import load_schema
+from hostspec.language.schema import load_schema
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.mem"))

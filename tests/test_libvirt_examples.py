@@ -12,7 +12,7 @@ from lxml import etree
 sys.path.insert(0, str(pathlib.Path(__file__).with_name("libvirt")))
 from domaintools import define_and_dump_all, expected_settings, memory_settings  # noqa: E402
 
-from hostspec.compiler import compile_file  # noqa: E402
+from hostspec.commands.compile import compile_file  # noqa: E402
 
 EXAMPLES = sorted((pathlib.Path(__file__).resolve().parent.parent / "examples").glob("*.mem"))
 
@@ -42,7 +42,7 @@ def test_every_example_guest_is_a_valid_domain(example, tmp_path):
 
 def test_check_does_not_import_lxml():
     """`hostspec check` stays light: only building domains needs lxml."""
-    code = ("import sys; from hostspec.cli import main; rc = main(['check', sys.argv[1]]); "
+    code = ("import sys; from hostspec.commands.cli import main; rc = main(['check', sys.argv[1]]); "
             "sys.exit(10 if 'lxml' in sys.modules else rc)")
     run = subprocess.run([sys.executable, "-c", code, str(EXAMPLES[0])], capture_output=True,
                          text=True, timeout=60, cwd=pathlib.Path(__file__).resolve().parent.parent)

@@ -13,8 +13,8 @@ from domaintools import (HERE, GiB, MiB, canonical, check_with_libvirt, context,
                          domain_of, expected_settings, memory_settings, spec_of, without)
 
 from hostspec.backends.libvirt import domains  # noqa: E402
-from hostspec.index import SpanIndex  # noqa: E402
-from hostspec.source import SourceFile  # noqa: E402
+from hostspec.language.index import SpanIndex  # noqa: E402
+from hostspec.diagnostics.source import SourceFile  # noqa: E402
 
 OWNED = ["memory", "currentMemory", "memoryBacking/hugepages", "memoryBacking/nosharepages",
          "memoryBacking/locked", "numatune/memory", "devices/memballoon"]
@@ -209,7 +209,7 @@ def test_libvirt_schema_refuses_stats_period_zero():
 
 def test_contradictions_point_at_base_and_at_the_guest_setting(tmp_path):
     """With a real `.mem` file: the diagnostic sits on `base`, a label on what it contradicts."""
-    from hostspec.compiler import compile_file
+    from hostspec.commands.compile import compile_file
 
     (tmp_path / "hv.mem").write_text(
         "hostspec 1\n\nhost hv {\n    cpu intel\n    memory 64GiB\n}\n\n"

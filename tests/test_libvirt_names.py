@@ -16,7 +16,7 @@ from domaintools import (GiB, assert_schema_valid, check_with_libvirt, context, 
                          spec_of)
 
 from hostspec import api  # noqa: E402
-from hostspec.compiler import compile_file  # noqa: E402
+from hostspec.commands.compile import compile_file  # noqa: E402
 from hostspec.backends.libvirt import domains  # noqa: E402
 
 FIRST = string.ascii_letters + string.digits

@@ -23,7 +23,7 @@ def wheel(tmp_path_factory) -> pathlib.Path:
 
 def test_wheel_ships_grammar_and_schemas(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "hostspec/grammar.lark" in names
+    assert "hostspec/language/grammar.lark" in names
     assert "hostspec/schemas/hostspec-v1.schema.json" in names
     assert "hostspec/schemas/explain-v1.schema.json" in names
 

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from hostspec import cli, emit
+from hostspec.commands import cli
+from hostspec.backends import tree as emit
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,8 @@ import importlib.util
 import json
 import pathlib
 
-from hostspec import api, cli
+from hostspec import api
+from hostspec.commands import cli
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("fleet_generator", REPO / "bench" / "generate.py")

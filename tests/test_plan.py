@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from hostspec import cli
+from hostspec.commands import cli
 
 BASE = """hostspec 1
 # the deployed version

@@ -15,7 +15,9 @@ import subprocess
 import pytest
 
 import update_golden
-from hostspec import __version__, cli, emit
+from hostspec.version import __version__
+from hostspec.commands import cli
+from hostspec.backends import tree as emit
 from hostspec.backends import apply_script, cmdline, modprobe, systemd
 
 REPO = pathlib.Path(__file__).resolve().parent.parent

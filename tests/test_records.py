@@ -34,7 +34,7 @@ def test_records_stay_attrs_classes():
 
 
 def test_model_records_pickle_and_print():
-    from hostspec.codes import diag  # diagnostics are sent between -j workers
+    from hostspec.diagnostics.codes import diag  # diagnostics are sent between -j workers
 
     diagnostic = diag("HS0408", "host `a` is also compiled from `b.mem`", None,
                       hint="compile each host from one file per call", file_name="a.mem")

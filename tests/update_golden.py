@@ -23,7 +23,9 @@ EXAMPLES = REPO / "examples"
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
 
-from hostspec import compiler, emit, render  # noqa: E402
+from hostspec.commands import compile as compiler  # noqa: E402
+from hostspec.backends import tree as emit  # noqa: E402
+from hostspec.diagnostics import render  # noqa: E402
 
 
 def case_input(case: pathlib.Path) -> pathlib.Path:

@@ -14,10 +14,10 @@ from typing import Callable
 
 import attrs
 
-from .. import records
-from ..diagnostics import Diagnostic
-from ..index import SpanIndex
-from ..model import Spec
+from hostspec import records
+from hostspec.diagnostics import Diagnostic
+from hostspec.language.index import SpanIndex
+from hostspec.model import Spec
 
 MODE_FILE, MODE_EXECUTABLE = 0o644, 0o755
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from ..diagnostics import Diagnostic
-from ..model import KiB, Spec
-from . import MODE_EXECUTABLE, Artifact, Context, header
+from hostspec.diagnostics import Diagnostic
+from hostspec.model import KiB, Spec
+from hostspec.backends import MODE_EXECUTABLE, Artifact, Context, header
 
 PATH = "usr/libexec/hostspec/apply-memory"
 INSTALLED_PATH = "/" + PATH

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from ..codes import diag
-from ..diagnostics import Diagnostic
-from ..model import KiB, Pool, Spec
-from . import Artifact, Context, header
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic
+from hostspec.model import KiB, Pool, Spec
+from hostspec.backends import Artifact, Context, header
 
 GRUB_PATH = "etc/default/grub.d/50-hostspec.cfg"
 PLAIN_PATH = "etc/hostspec/kernel-cmdline"

@@ -15,9 +15,9 @@ from typing import Optional
 
 from lxml import etree
 
-from ..codes import diag
-from ..diagnostics import Diagnostic
-from ..model import Guest, Spec
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic
+from hostspec.model import Guest, Spec
 
 MAX_BASE_BYTES = 1024 * 1024
 

@@ -14,11 +14,11 @@ from typing import Optional
 
 from lxml import etree
 
-from ..codes import diag
-from ..diagnostics import Diagnostic, has_errors
-from ..model import Guest, Spec
-from . import Artifact, Context
-from .domain_base import base_conflicts, hard_limit_bytes, load_base, shown, size_text
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic, has_errors
+from hostspec.model import Guest, Spec
+from hostspec.backends import Artifact, Context
+from hostspec.backends.domain_base import base_conflicts, hard_limit_bytes, load_base, shown, size_text
 
 # Fixed for ever: domain UUIDs derive from it, so a changed value would make
 # every redefinition fail with "already exists with uuid".

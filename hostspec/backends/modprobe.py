@@ -1,10 +1,10 @@
 """modprobe.d: the kvm_intel / kvm_amd module options of the `kvm { }` block."""
 from __future__ import annotations
 
-from ..codes import diag
-from ..diagnostics import Diagnostic
-from ..model import Spec
-from . import Artifact, Context, header
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic
+from hostspec.model import Spec
+from hostspec.backends import Artifact, Context, header
 
 PATH = "etc/modprobe.d/hostspec-kvm.conf"
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..diagnostics import Diagnostic
-from ..model import MiB, Pool, Spec
-from . import Artifact, Context, header
+from hostspec.diagnostics import Diagnostic
+from hostspec.model import MiB, Pool, Spec
+from hostspec.backends import Artifact, Context, header
 
 PATH = "etc/sysctl.d/90-hostspec.conf"
 OVERCOMMIT_MEMORY = {"heuristic": 0, "always": 1, "never": 2}

@@ -1,10 +1,10 @@
 """The systemd unit that runs apply-memory at every boot, before libvirt."""
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic
-from ..model import Spec
-from . import Artifact, Context, header
-from .apply_script import INSTALLED_PATH, needs_apply_script, sets_ksm
+from hostspec.diagnostics import Diagnostic
+from hostspec.model import Spec
+from hostspec.backends import Artifact, Context, header
+from hostspec.backends.apply_script import INSTALLED_PATH, needs_apply_script, sets_ksm
 
 PATH = "etc/systemd/system/hostspec-memory.service"
 

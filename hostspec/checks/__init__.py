@@ -5,11 +5,11 @@ module lists its checks in `CHECKS`.  They see a schema-valid model only.
 """
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic
-from ..index import SpanIndex
-from ..model import Spec
-from . import capacity, guests, hugepages, kvm, tuning
-from .context import Context
+from hostspec.diagnostics import Diagnostic
+from hostspec.language.index import SpanIndex
+from hostspec.model import Spec
+from hostspec.checks import capacity, guests, hugepages, kvm, tuning
+from hostspec.checks.context import Context
 
 TOPICS = (kvm, hugepages, tuning, guests, capacity)
 

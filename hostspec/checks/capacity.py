@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..capacity import Shortfall, spread_pages
-from ..units import format_amount, format_nodes, format_ratio, format_size
-from .context import Context, Diagnostics, by_statement, guest_names
+from hostspec.checks.demand import Shortfall, spread_pages
+from hostspec.language.units import format_amount, format_nodes, format_ratio, format_size
+from hostspec.checks.context import Context, Diagnostics, by_statement, guest_names
 
 HOST = ("host",)
 RECLAIM_WORDS = {"ksm": "KSM", "balloon": "virtio balloons", "swap": "swap"}

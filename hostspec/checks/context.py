@@ -5,13 +5,13 @@ import functools
 import re
 from typing import Iterable, Iterator, Optional, TypeVar
 
-from .. import records
-from ..capacity import Capacity, analyse
-from ..codes import diag
-from ..diagnostics import Diagnostic, Label
-from ..index import SpanIndex
-from ..model import Spec
-from ..source import Span
+from hostspec import records
+from hostspec.checks.demand import Capacity, analyse
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic, Label
+from hostspec.language.index import SpanIndex
+from hostspec.model import Spec
+from hostspec.diagnostics.source import Span
 
 Diagnostics = Iterator[Diagnostic]
 T = TypeVar("T")

@@ -5,10 +5,10 @@ guests with the same problem at the same statement into one diagnostic.
 """
 from __future__ import annotations
 
-from ..model import Guest
-from ..units import format_nodes, format_size
-from .context import Context, Diagnostics, by_statement, guest_names, verb
-from .hugepages import PAGE_SIZES, sizes_text
+from hostspec.model import Guest
+from hostspec.language.units import format_nodes, format_size
+from hostspec.checks.context import Context, Diagnostics, by_statement, guest_names, verb
+from hostspec.checks.hugepages import PAGE_SIZES, sizes_text
 
 
 def _hugepage_guests(ctx: Context):

@@ -1,9 +1,9 @@
 """Checks of the `hugepages { }` block: sizes, nodes, duplicates, kernel support, totals."""
 from __future__ import annotations
 
-from ..model import GiB, KiB, MiB, Pool
-from ..units import format_nodes, format_size
-from .context import Context, Diagnostics
+from hostspec.model import GiB, KiB, MiB, Pool
+from hostspec.language.units import format_nodes, format_size
+from hostspec.checks.context import Context, Diagnostics
 
 PAGE_SIZES = {
     "x86_64": (2 * MiB, GiB),

@@ -1,7 +1,7 @@
 """Checks of the `kvm { }` block: vendor keys, EPT, keys the architecture lacks."""
 from __future__ import annotations
 
-from .context import Context, Diagnostics
+from hostspec.checks.context import Context, Diagnostics
 
 _VENDOR = {"ept": "intel", "vpid": "intel", "npt": "amd"}
 _MODULE = {"intel": "kvm_intel", "amd": "kvm_amd"}

@@ -1,7 +1,7 @@
 """Checks of the host's tuning blocks: swap, overcommit policy, KSM opt-outs."""
 from __future__ import annotations
 
-from .context import Context, Diagnostics, by_statement, guest_names
+from hostspec.checks.context import Context, Diagnostics, by_statement, guest_names
 
 SWAPPINESS_200_KERNEL = (5, 8)
 

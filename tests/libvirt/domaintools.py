@@ -17,7 +17,7 @@ from lxml import etree
 
 from hostspec.backends import Context
 from hostspec.backends.libvirt import domains
-from hostspec.index import SpanIndex
+from hostspec.language.index import SpanIndex
 from hostspec.model import Guest, Spec, from_document
 
 KiB, MiB, GiB = 1024, 1024 ** 2, 1024 ** 3

@@ -13,8 +13,9 @@ import os
 import sys
 from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
-from . import api, records
-from .diagnostics import Diagnostic, has_errors
+from hostspec import api, records
+from hostspec.diagnostics import Diagnostic, has_errors
+from hostspec.language.reader import MAX_SOURCE_BYTES
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -82,7 +83,7 @@ def _worker_started() -> None:
 
 def read_stdin(names: Sequence[str]) -> Optional[bytes]:
     """Standard input, read once, when one of the files is `-`."""
-    return sys.stdin.buffer.read(api.MAX_SOURCE_BYTES + 1) if "-" in names else None
+    return sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1) if "-" in names else None
 
 
 @records.define

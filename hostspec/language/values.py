@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from . import records
+from hostspec import records
 
 UNITS = {"K": 1, "KiB": 1, "M": 2, "MiB": 2, "G": 3, "GiB": 3, "T": 4, "TiB": 4}
 DECIMAL_UNITS = {"kb": "KiB", "mb": "MiB", "gb": "GiB", "tb": "TiB"}

@@ -13,14 +13,15 @@ import json
 import sys
 from typing import Optional
 
-from . import __version__, records
-from .capacity import Capacity, analyse
-from .checks.context import guest_names
-from .diagnostics import has_errors, sort_diagnostics
-from .explain_data import explain_json, most_disruptive
-from .explain_words import posture_lines
-from .model import Guest, Spec
-from .units import format_amount, format_nodes, format_ratio, format_size
+from hostspec import records
+from hostspec.version import __version__
+from hostspec.checks.demand import Capacity, analyse
+from hostspec.checks.context import guest_names
+from hostspec.diagnostics import has_errors, sort_diagnostics
+from hostspec.commands.explain.data import explain_json, most_disruptive
+from hostspec.commands.explain.words import posture_lines
+from hostspec.model import Guest, Spec
+from hostspec.language.units import format_amount, format_nodes, format_ratio, format_size
 
 FORMATS = ("text", "markdown", "json")
 EFFECT_WORDS = {
@@ -72,7 +73,7 @@ def own_format_option(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Check the file, print its diagnostics to stderr and its explanation to stdout."""
-    from .cli import EXIT_ERRORS, EXIT_OK, load_all, report
+    from hostspec.commands.cli import EXIT_ERRORS, EXIT_OK, load_all, report
 
     (result,) = load_all(args, [args.file])
     artifacts: object = "the spec has errors, so nothing was compiled"
@@ -103,10 +104,10 @@ def _listed(artifacts) -> Optional[list]:
 def _artifacts(result) -> list | str:
     """The artifacts the spec compiles to, or why there are none to show."""
     try:
-        from .backends import build_artifacts
+        from hostspec.backends import build_artifacts
     except (ImportError, AttributeError):
         return "this installation has no backends"
-    from .backends import Context
+    from hostspec.backends import Context
     import pathlib
     name = result.source.name if result.source is not None else result.name
     ctx = Context(source_name=pathlib.PurePath(name).name,

@@ -13,9 +13,9 @@ from typing import Optional
 from lark import Lark, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .codes import diag
-from .diagnostics import Diagnostic
-from .source import SourceFile
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic
+from hostspec.diagnostics.source import SourceFile
 
 _TOKEN_NAMES = {"LBRACE": "`{`", "RBRACE": "`}`", "SEMICOLON": "`;`", "_NL": "a line break",
                 "ATOM": "a word", "STRING": "a string", "$END": "the end of the file"}
@@ -24,7 +24,7 @@ _TOKEN_NAMES = {"LBRACE": "`{`", "RBRACE": "`}`", "SEMICOLON": "`;`", "_NL": "a 
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
     """The LALR parser, built once per process (and cached on disk by lark)."""
-    grammar = resources.files("hostspec").joinpath("grammar.lark").read_text("utf-8")
+    grammar = resources.files("hostspec.language").joinpath("grammar.lark").read_text("utf-8")
     # Every span is built from tokens, which carry their own positions;
     # propagating positions to tree nodes would cost a third of the parse.
     return Lark(grammar, parser="lalr", propagate_positions=False,

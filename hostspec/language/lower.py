@@ -9,43 +9,26 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import attrs
 from lark import Token, Tree
 
-from . import records, values as v
-from .api import decode_source, _read_limited
-from .codes import diag
-from .diagnostics import Diagnostic
-from .index import SpanIndex
-from .parse import parse
-from .source import SourceFile, Span
+from hostspec import records
+from hostspec.language import values as v
+from hostspec.language.reader import decode_source, read_limited
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic
+from hostspec.language.index import SpanIndex
+from hostspec.language.words import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS, did_you_mean
+from hostspec.language.parse import parse
+from hostspec.diagnostics.source import SourceFile, Span
 
 SUPPORTED_VERSIONS = (1,)
 MAX_INCLUDE_DEPTH = 32
 MAX_RANGE = 4096
 MAX_GUESTS = 65536
 
-HOST_KEYS: dict[str, Callable] = {
-    "cpu": v.word, "arch": v.word, "memory": v.size, "reserve": v.size,
-    "numa-nodes": v.count, "kernel": v.version, "guest-overhead": v.size,
-}
-HOST_BLOCKS: dict[str, dict[str, Callable]] = {
-    "kvm": {"ept": v.switch, "vpid": v.switch, "npt": v.switch, "nested": v.switch},
-    "hugepages": {"default-size": v.size, "pool": None},
-    "thp": {"enabled": v.word, "defrag": v.word},
-    "ksm": {"run": v.word, "pages-to-scan": v.count, "sleep": v.duration,
-            "merge-across-nodes": v.switch, "use-zero-pages": v.switch},
-    "swap": {"size": v.size, "swappiness": v.count},
-    "overcommit": {"policy": v.word, "ratio": v.percent, "max-ratio": v.decimal},
-}
-GUEST_KEYS: dict[str, Optional[Callable]] = {
-    "memory": v.size, "current-memory": v.size, "vcpus": v.count, "backing": None,
-    "share-pages": v.switch, "locked": v.switch, "balloon": None, "base": None,
-}
-GUEST_BLOCKS = {"balloon": {"autodeflate": v.switch, "free-page-reporting": v.switch,
-                            "stats-period": v.seconds}}
 POOL_OPTIONS = ("count", "node", "at")
 
 
@@ -192,7 +175,7 @@ class Lowerer:
 
     def read_include(self, node: Node, relative: str, target: pathlib.Path, depth: int) -> None:
         try:
-            raw = _read_limited(str(target))
+            raw = read_limited(str(target))
         except OSError as exc:
             return self.error("HS0222", f"cannot read included file `{relative}`: {exc.strerror or exc}",
                               node.values_span(), "check the path; it is relative to the including file")
@@ -454,13 +437,6 @@ def name_of(token: Token) -> str:
     return text
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> Optional[str]:
-    import difflib  # only a misspelling needs it
-
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
-
-
 def display_name(target: pathlib.Path, root: pathlib.Path, top_name: str) -> str:
     """An included file's name, said the way the top file's was: a file under the
     spec's directory beside the top file's name (`specs/templates/a.mem` for
@@ -477,6 +453,4 @@ def _at_include(problem: Diagnostic, node: Node) -> Diagnostic:
     return problem if problem.span is not None else attrs.evolve(problem, span=node.values_span())
 
 
-from .expand import lower_source  # noqa: E402  (guest expansion lives beside)
-
-__all__ = ["lower_source", "Lowerer", "did_you_mean"]
+__all__ = ["Lowerer", "did_you_mean"]

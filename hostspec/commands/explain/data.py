@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .capacity import Capacity, SizeFit
-from .model import Spec
+from hostspec.checks.demand import Capacity, SizeFit
+from hostspec.model import Spec
 
 EFFECT_ORDER = ("runtime", "guest-restart", "module-reload", "boot")
 

@@ -4,7 +4,7 @@ Each file is compiled by `compile_file`, a function of its path alone (path
 -> diagnostics and, when clean, the host's tree), so `-j N` compiles files in
 worker processes with the same result.  A worker does the whole job of a
 file: it compiles it and, when clean, stages its tree beside the target
-(`DIR/.<host>.tmp-*`, see emit.Staging).  Only after every file compiled
+(`DIR/.<host>.tmp-*`, see hosttree.Staging).  Only after every file compiled
 cleanly, and no two name the same host, are the staged trees swapped in;
 otherwise they are removed, so a compile with errors writes nothing.
 """
@@ -15,11 +15,14 @@ import pathlib
 import sys
 from typing import Optional, Sequence
 
-from . import __version__, api, emit, jobs, records
-from .backends import Context, build_artifacts
-from .codes import diag
-from .diagnostics import Diagnostic, has_errors, sort_diagnostics
-from .source import Span
+from hostspec import api, records
+from hostspec.version import __version__
+from hostspec.backends import tree as hosttree
+from hostspec.commands import jobs
+from hostspec.backends import Context, build_artifacts
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic, has_errors, sort_diagnostics
+from hostspec.diagnostics.source import Span
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -29,7 +32,7 @@ class Compiled:
     """One input file: its front-end result (with backend diagnostics) and tree."""
 
     result: api.Result
-    tree: Optional[emit.HostTree] = None
+    tree: Optional[hosttree.HostTree] = None
 
 
 @records.define
@@ -40,7 +43,7 @@ class Outcome:
     diagnostics: list[Diagnostic]
     host: Optional[str] = None  # the host's name, when the spec could be read
     host_span: Optional[Span] = None  # where that name was written
-    tree: Optional[emit.HostTree] = None  # kept only for `--check`
+    tree: Optional[hosttree.HostTree] = None  # kept only for `--check`
     built: bool = False  # a tree was built: the file and its backends had no error
     staged: Optional[pathlib.Path] = None  # where the worker staged the tree
     write_error: Optional[Exception] = None  # why it could not
@@ -78,7 +81,7 @@ def compile_file(name: str, include_paths: Sequence[str] = (),
     result.diagnostics = sort_diagnostics(result.diagnostics + problems)
     if has_errors(problems):
         return Compiled(result)
-    return Compiled(result, emit.host_tree(result.spec.host.name, artifacts, ctx))
+    return Compiled(result, hosttree.host_tree(result.spec.host.name, artifacts, ctx))
 
 
 def compile_outcome(task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outcome:
@@ -91,12 +94,12 @@ def compile_outcome(task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outco
                    result.index.value(("host", "name")), compiled.tree, compiled.tree is not None)
 
 
-def compile_and_stage(staging: Optional[emit.Staging], strict: bool,
+def compile_and_stage(staging: Optional[hosttree.Staging], strict: bool,
                       task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outcome:
     """A worker's whole job for one file: compile it and, when clean, stage its tree."""
     outcome = compile_outcome(task)
     if staging is not None and outcome.built and not outcome.failed(strict):
-        outcome.staged, outcome.write_error = emit.stage_tree(staging, outcome.tree)
+        outcome.staged, outcome.write_error = hosttree.stage_tree(staging, outcome.tree)
     outcome.tree = None  # on disk now: not sent back to the driver
     return outcome
 
@@ -131,7 +134,7 @@ def run(args) -> int:
         with jobs.mapper(args.jobs, len(tasks)) as map_files:
             return _compile_and_diff(args, out, tasks, map_files)
     try:
-        staging, problem = emit.begin_staging(out, functools.partial(_waiting, args, out)), None
+        staging, problem = hosttree.begin_staging(out, functools.partial(_waiting, args, out)), None
     except OSError as exc:  # reported after the diagnostics, which come first
         staging, problem = None, exc
     try:
@@ -140,10 +143,10 @@ def run(args) -> int:
         return _swap_in(args, out, staging, problem, outcomes)
     except BaseException:
         if staging is not None:
-            emit.abandon(staging)
+            hosttree.abandon(staging)
         raise
     finally:
-        emit.release(staging)
+        hosttree.release(staging)
 
 
 def _waiting(args, out: pathlib.Path) -> None:
@@ -151,30 +154,30 @@ def _waiting(args, out: pathlib.Path) -> None:
         print(f"hostspec: waiting for another compile into `{out}` to finish", file=sys.stderr)
 
 
-def _swap_in(args, out: pathlib.Path, staging: Optional[emit.Staging],
+def _swap_in(args, out: pathlib.Path, staging: Optional[hosttree.Staging],
              problem: Optional[OSError], outcomes: list[Outcome]) -> int:
-    from .cli import report
+    from hostspec.commands.cli import report
 
     duplicate_hosts(outcomes)
     status = report(args, outcomes)
     if status != EXIT_OK or not all(item.built for item in outcomes):
         if staging is not None:
-            emit.abandon(staging)
+            hosttree.abandon(staging)
         return status if status == EXIT_USAGE else EXIT_ERRORS
     try:
         problem = problem or next((o.write_error for o in outcomes if o.write_error), None)
         if problem is not None:
             raise problem
-        emit.commit(staging, [(item.host, item.staged) for item in outcomes])
+        hosttree.commit(staging, [(item.host, item.staged) for item in outcomes])
     except OSError as exc:
         if staging is not None:
-            emit.abandon(staging)
+            hosttree.abandon(staging)
         return _usage(f"cannot write `{exc.filename or out}`: {exc.strerror or exc}")
     return EXIT_OK
 
 
 def _compile_and_diff(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapper) -> int:
-    from .cli import report
+    from hostspec.commands.cli import report
 
     outcomes = map_files(compile_outcome, tasks)
     duplicate_hosts(outcomes)
@@ -184,9 +187,9 @@ def _compile_and_diff(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapp
     return _check(out, [item.tree for item in outcomes], map_files)
 
 
-def _check(out: pathlib.Path, trees: list[emit.HostTree], map_files: jobs.Mapper) -> int:
+def _check(out: pathlib.Path, trees: list[hosttree.HostTree], map_files: jobs.Mapper) -> int:
     try:
-        text = emit.diff_trees(out, trees, map_files)
+        text = hosttree.diff_trees(out, trees, map_files)
     except OSError as exc:
         return _usage(f"cannot read `{exc.filename or out}`: {exc.strerror or exc}")
     sys.stdout.write(text)

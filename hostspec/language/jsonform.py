@@ -14,10 +14,10 @@ from typing import Optional
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from .codes import diag, duplicate_guest
-from .diagnostics import Diagnostic
-from .index import SpanIndex
-from .source import SourceFile
+from hostspec.diagnostics.codes import diag, duplicate_guest
+from hostspec.diagnostics import Diagnostic
+from hostspec.language.index import SpanIndex
+from hostspec.diagnostics.source import SourceFile
 
 _GRAMMAR = r"""
 ?value: object | array | STRING -> string | NUMBER -> number

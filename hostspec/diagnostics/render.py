@@ -6,10 +6,10 @@ from typing import Sequence
 
 import attrs
 
-from . import __version__
-from .codes import CODES
-from .diagnostics import Diagnostic, Severity
-from .source import Span
+from hostspec.version import __version__
+from hostspec.diagnostics.codes import CODES
+from hostspec.diagnostics import Diagnostic, Severity
+from hostspec.diagnostics.source import Span
 
 _COLORS = {Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m", Severity.NOTE: "\x1b[1;36m"}
 _BLUE, _BOLD, _RESET = "\x1b[1;34m", "\x1b[1m", "\x1b[0m"

@@ -12,22 +12,22 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from . import __version__
+from hostspec.version import __version__
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 # Subcommands implemented in their own modules: each has add_arguments(parser)
 # and run(args) -> exit status.
 EXTERNAL_COMMANDS = {
-    "compile": ("hostspec.compiler", "write each host's artifact tree",
+    "compile": ("hostspec.commands.compile", "write each host's artifact tree",
                 "hostspec compile examples/lab.mem --out out/"),
-    "explain": ("hostspec.explain", "summarise a host for a reviewer",
+    "explain": ("hostspec.commands.explain", "summarise a host for a reviewer",
                 "hostspec explain examples/lab.mem --format markdown"),
-    "fmt": ("hostspec.fmt", "rewrite specs in canonical form, comments kept",
+    "fmt": ("hostspec.commands.fmt", "rewrite specs in canonical form, comments kept",
             "hostspec fmt --check examples/*.mem"),
-    "audit": ("hostspec.audit", "compare a live host with its spec",
+    "audit": ("hostspec.commands.audit", "compare a live host with its spec",
               "hostspec audit examples/lab.mem --root /"),
-    "plan": ("hostspec.plan", "what changes between two versions of a spec, and what it needs",
+    "plan": ("hostspec.commands.plan", "what changes between two versions of a spec, and what it needs",
              "hostspec plan old/hv-07.mem hv-07.mem"),
 }
 
@@ -75,7 +75,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
-    from .jobs import add_option
+    from hostspec.commands.jobs import add_option
 
     parser.add_argument("files", nargs="+", metavar="FILE", help="a .mem or .json file, or - for stdin")
     add_option(parser)
@@ -94,8 +94,8 @@ def _external(module: str, attr: str) -> Callable:
 
 def load_all(args, names: Sequence[str], run_checks: bool = True):
     """Load (and check) each named file; stdin is read once."""
-    from . import api
-    from .jobs import read_stdin
+    from hostspec import api
+    from hostspec.commands.jobs import read_stdin
 
     stdin = read_stdin(names)
     step = api.check if run_checks else api.load
@@ -109,11 +109,11 @@ def report(args, results, stream=None) -> int:
     (a command whose stdout is its own output).  `-q` leaves out what does not
     fail the run: notes, and warnings unless `--strict` makes them fail it.
     """
-    from . import render
+    from hostspec.diagnostics import render
 
     diagnostics = [d for result in results for d in result.diagnostics]
     if args.quiet:
-        from .diagnostics import Severity
+        from hostspec.diagnostics import Severity
 
         floor = Severity.WARNING if args.strict else Severity.ERROR
         diagnostics = [d for d in diagnostics if d.severity >= floor]
@@ -136,7 +136,7 @@ def use_color(args) -> bool:
 
 
 def run_check(args) -> int:
-    from .jobs import check_files
+    from hostspec.commands.jobs import check_files
 
     return report(args, check_files(args.files, args.include_path, args.jobs))
 

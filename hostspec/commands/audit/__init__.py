@@ -14,10 +14,12 @@ import pathlib
 import sys
 from typing import Optional
 
-from . import __version__, records
-from .audit_items import Item, items
-from .explain import Section, Table, own_format_option, to_markdown, to_text
-from .model import Spec
+from hostspec import records
+from hostspec.version import __version__
+from hostspec.commands.audit.items import Item, items
+from hostspec.commands.explain import Section, Table, own_format_option, to_markdown, to_text
+from hostspec.live.root import read_under
+from hostspec.model import Spec
 
 EXIT_MATCH, EXIT_DRIFT, EXIT_UNREADABLE = 0, 1, 2
 SHOWN = {"ok": "ok", "drift": "DRIFT", "unknown": "unknown"}
@@ -43,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Check the spec, read the host, print every item; the exit status says how it went."""
-    from .cli import EXIT_OK, load_all, report
+    from hostspec.commands.cli import EXIT_OK, load_all, report
 
     root = pathlib.Path(args.root)
     if not root.is_dir():
@@ -62,17 +64,7 @@ def run(args) -> int:
 def audit(spec: Spec, root: pathlib.Path) -> list[Finding]:
     """Every item the spec sets, read under `root`."""
     cache: dict[str, str | OSError] = {}
-    return [_check(item, _read(root, item.path, cache)) for item in items(spec)]
-
-
-def _read(root: pathlib.Path, path: str, cache: dict) -> str | OSError:
-    """The file's text, or why it cannot be read; each file is read once."""
-    if path not in cache:
-        try:
-            cache[path] = (root / path).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            cache[path] = exc
-    return cache[path]
+    return [_check(item, read_under(root, item.path, cache)) for item in items(spec)]
 
 
 def _check(item: Item, text: str | OSError) -> Finding:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from . import records
-from .diagnostics import Diagnostic, Label, Severity
-from .source import Span
+from hostspec import records
+from hostspec.diagnostics import Diagnostic, Label, Severity
+from hostspec.diagnostics.source import Span
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
 

@@ -10,9 +10,9 @@ import json
 from importlib import resources
 from typing import Iterable, Optional
 
-from .codes import diag
-from .diagnostics import Diagnostic
-from .index import SpanIndex
+from hostspec.diagnostics.codes import diag
+from hostspec.diagnostics import Diagnostic
+from hostspec.language.index import SpanIndex
 
 SCHEMA_NAME = "hostspec-v1.schema.json"
 _KIND = {"integer": "a whole number", "boolean": "`on` or `off`", "string": "a string",
@@ -25,7 +25,7 @@ def load_schema(name: str = SCHEMA_NAME) -> dict:
         text = resources.files("hostspec.schemas").joinpath(name).read_text("utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
         import pathlib
-        text = (pathlib.Path(__file__).resolve().parent.parent / "schemas" / name).read_text("utf-8")
+        text = (pathlib.Path(__file__).resolve().parents[2] / "schemas" / name).read_text("utf-8")
     return json.loads(text)
 
 
@@ -150,7 +150,7 @@ def _key_name(path: tuple) -> str:
 
 
 def _additional(error, path, index):
-    from .lower import did_you_mean
+    from hostspec.language.words import did_you_mean
 
     allowed = list(error.schema.get("properties", {}))
     extra = sorted(set(error.instance) - set(allowed))
@@ -160,7 +160,7 @@ def _additional(error, path, index):
 
 
 def _enum(error, path, index):
-    from .lower import did_you_mean
+    from hostspec.language.words import did_you_mean
 
     choices = [str(c) for c in error.validator_value]
     shown = error.instance if isinstance(error.instance, str) else json.dumps(error.instance)
@@ -204,7 +204,7 @@ def _as_written(error, path, index) -> tuple[str, str]:
     kind = _unit_kinds().get(_key_name(path))
     if kind is None or span is None or span.text.strip().isdigit() or not isinstance(bound, int):
         return str(bound), str(value)
-    from .units import format_size
+    from hostspec.language.units import format_size
 
     if kind == "duration":
         return _format_duration(bound), span.text
@@ -219,8 +219,8 @@ def _format_duration(milliseconds: int) -> str:
 @functools.lru_cache(maxsize=1)
 def _unit_kinds() -> dict[str, str]:
     """Keys whose `.mem` value carries a unit: key -> "size" or "duration"."""
-    from . import values as v
-    from .lower import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS
+    from hostspec.language import values as v
+    from hostspec.language.words import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS
 
     readers = {**HOST_KEYS, **GUEST_KEYS}
     for block in (*HOST_BLOCKS.values(), *GUEST_BLOCKS.values()):

@@ -10,11 +10,12 @@ import pathlib
 import re
 from typing import Optional, Sequence
 
-from .diagnostics import Diagnostic
-from .codes import duplicate_guest
-from .index import SpanIndex
-from .lower import MAX_GUESTS, MAX_RANGE, Lowerer, Node, Partial, did_you_mean, name_of
-from .source import SourceFile
+from hostspec.diagnostics import Diagnostic
+from hostspec.diagnostics.codes import duplicate_guest
+from hostspec.language.index import SpanIndex
+from hostspec.language.lower import MAX_GUESTS, MAX_RANGE, Lowerer, Node, Partial, name_of
+from hostspec.language.words import did_you_mean
+from hostspec.diagnostics.source import SourceFile
 
 _RANGE_RE = re.compile(r"^(.*?)\{([0-9]+)\.\.([0-9]+)\}(.*)$")
 

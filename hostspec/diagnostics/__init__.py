@@ -4,8 +4,8 @@ from __future__ import annotations
 import enum
 from typing import Iterable, Optional
 
-from . import records
-from .source import Span
+from hostspec import records
+from hostspec.diagnostics.source import Span
 
 
 class Severity(enum.IntEnum):
@@ -34,11 +34,6 @@ class Diagnostic:
     hint: Optional[str] = None
     labels: tuple[Label, ...] = ()
     file_name: str = ""  # used when there is no span (unreadable input)
-
-    @property
-    def name(self) -> str:
-        from .codes import CODES
-        return CODES[self.code].name
 
     def sort_key(self) -> tuple:
         """By position: in an included file, at the include line of the top file,

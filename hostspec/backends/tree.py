@@ -21,8 +21,8 @@ import stat
 import tempfile
 from typing import Callable, Iterable, Optional
 
-from . import records
-from .backends import MODE_FILE, Artifact, Context
+from hostspec import records
+from hostspec.backends import MODE_FILE, Artifact, Context
 
 MANIFEST = "hostspec-manifest.json"
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

@@ -11,8 +11,8 @@ from typing import Optional
 
 import attrs
 
-from . import records
-from .source import Span
+from hostspec import records
+from hostspec.diagnostics.source import Span
 
 Path = tuple
 

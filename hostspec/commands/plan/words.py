@@ -9,14 +9,14 @@ from __future__ import annotations
 import pathlib
 from typing import Callable, Optional
 
-from .audit_items import sysfs_name, sysfs_values
-from .backends import Artifact
-from .backends.cmdline import arguments
-from .backends.modprobe import MODULE_KEYS
-from .backends.sysctl import settings
-from .explain import backing_words
-from .model import Guest, Spec
-from .units import format_size
+from hostspec.commands.audit.items import sysfs_name, sysfs_values
+from hostspec.backends import Artifact
+from hostspec.backends.cmdline import arguments
+from hostspec.backends.modprobe import MODULE_KEYS
+from hostspec.backends.sysctl import settings
+from hostspec.commands.explain import backing_words
+from hostspec.model import Guest, Spec
+from hostspec.language.units import format_size
 
 Words = Callable[[Spec, Spec, Optional[Artifact], Optional[Artifact]], list[str]]
 

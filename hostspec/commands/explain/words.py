@@ -1,8 +1,8 @@
 """The host's memory posture in words, one line per topic, for `hostspec explain`."""
 from __future__ import annotations
 
-from .model import Host, Spec
-from .units import format_nodes, format_size
+from hostspec.model import Host, Spec
+from hostspec.language.units import format_nodes, format_size
 
 _VENDOR = {"intel": ("Intel", "kvm_intel"), "amd": ("AMD", "kvm_amd")}
 _POLICY = {"heuristic": 0, "always": 1, "never": 2}

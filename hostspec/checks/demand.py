@@ -10,9 +10,9 @@ import itertools
 from fractions import Fraction
 from typing import Optional
 
-from . import records
-from .flow import Network
-from .model import Guest, Spec
+from hostspec import records
+from hostspec.checks.flow import Network
+from hostspec.model import Guest, Spec
 
 SOURCE, SINK, FIRST_GROUP = 0, 1, 2
 

@@ -14,17 +14,18 @@ import json
 import sys
 from typing import Optional
 
-from . import __version__, api, records
-from .backends import Artifact, Context, build_artifacts
-from .backends.modprobe import MODULE_KEYS
-from .backends.sysctl import default_page_size, default_runtime_pool
-from .checks.context import guest_names
-from .diagnostics import has_errors, sort_diagnostics
-from .explain import Section, Table, own_format_option, to_markdown, to_text
-from .explain_data import EFFECT_ORDER, most_disruptive
-from .model import Spec
-from .plan_words import change_words
-from .units import format_size
+from hostspec import api, records
+from hostspec.version import __version__
+from hostspec.backends import Artifact, Context, build_artifacts
+from hostspec.backends.modprobe import MODULE_KEYS
+from hostspec.backends.sysctl import default_page_size, default_runtime_pool
+from hostspec.checks.context import guest_names
+from hostspec.diagnostics import has_errors, sort_diagnostics
+from hostspec.commands.explain import Section, Table, own_format_option, to_markdown, to_text
+from hostspec.commands.explain.data import EFFECT_ORDER, most_disruptive
+from hostspec.model import Spec
+from hostspec.commands.plan.words import change_words
+from hostspec.language.units import format_size
 
 
 @records.frozen
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Check and compile both specs; print their diagnostics, then the plan."""
-    from .cli import EXIT_ERRORS, EXIT_OK, load_all, report
+    from hostspec.commands.cli import EXIT_ERRORS, EXIT_OK, load_all, report
 
     old, new = load_all(args, [args.old, args.new])
     compiled = [_artifacts(result) for result in (old, new)]

@@ -10,7 +10,7 @@ from typing import Optional
 
 import attrs
 
-from . import records
+from hostspec import records
 
 
 @records.frozen(eq=False)

@@ -1,0 +1,1 @@
+"""Reading a live host under a root: /proc, /sys, modprobe.d, the boot line, domain XML."""
