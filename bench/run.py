@@ -10,6 +10,7 @@
    linearly), and >= 1.6x faster than the same call with `-j 1`.
 3. scale: a host of 2,000 guests, each its own block, checks and compiles in
    <= 12x the time of one with 200, in at most 250 MiB.
+   The same host's `compile` <= 1.2x and `check` <= 1.0x of that import floor.
 4. check: bench/check_latency.py (`hostspec check` <= 1.3x its import baseline).
 
 Prints medians, ratios and pass/FAIL for each target; exits 1 if any fails.
@@ -54,12 +55,17 @@ def latency(work: pathlib.Path, runs: int, verdicts: Verdicts) -> None:
     (host,) = generate.write_fleet(work / "latency", 1, 20)
     medians = interleaved({
         "compile": lambda: compile_into(work, [host.name], cwd=host.parent),
+        "check": lambda: wall([*HOSTSPEC, "check", "-q", host.name], cwd=host.parent),
         "imports": lambda: wall(IMPORT_BASELINE),
     }, runs)
     print(f"\n1. latency (runs: {runs})")
     print(f"  hostspec compile, 20 guests: median {milliseconds(medians['compile'])}")
+    print(f"  hostspec check, 20 guests: median {milliseconds(medians['check'])}")
     print(f"  import lark, attrs, jsonschema, lxml.etree: median {milliseconds(medians['imports'])}")
     verdicts.at_most("compile latency / import baseline", medians["compile"] / medians["imports"], 1.3)
+    # The layout's targets: each command imports only what it runs (check: no lxml).
+    verdicts.at_most("compile, 20 guests / import floor", medians["compile"] / medians["imports"], 1.2)
+    verdicts.at_most("check, 20 guests / import floor", medians["check"] / medians["imports"], 1.0)
 
 
 def fleet(work: pathlib.Path, hosts: int, sample: int, runs: int, verdicts: Verdicts) -> None:

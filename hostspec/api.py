@@ -13,7 +13,7 @@ from hostspec import model as model_mod, records
 from hostspec.diagnostics import Diagnostic, has_errors, sort_diagnostics
 from hostspec.language.index import SpanIndex
 from hostspec.diagnostics.source import SourceFile
-from hostspec.language.reader import decode_source, is_json, read_source  # noqa: F401  (part of the API)
+from hostspec.language.reader import is_json, read_source
 
 
 @records.define
@@ -27,6 +27,7 @@ class Result:
     index: SpanIndex = attrs.field(factory=SpanIndex)
     spec: Optional[model_mod.Spec] = None
     diagnostics: list[Diagnostic] = attrs.field(factory=list)
+    bases: dict = attrs.field(factory=dict)  # guest name -> its checked `base` <domain> root
 
     def failed(self, strict: bool = False) -> bool:
         return has_errors(self.diagnostics, strict)
@@ -60,10 +61,18 @@ def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = 
 
 
 def check(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = None) -> Result:
-    """The front end, then every semantic check."""
+    """The front end, then every semantic check, the guests' `base` files included:
+    the verdict `compile` reaches, without building an artifact."""
     from hostspec.checks import run_checks
 
     result = load(name, include_paths, stdin)
-    if result.spec is not None:
-        result.diagnostics = sort_diagnostics(result.diagnostics + run_checks(result.spec, result.index))
+    spec = result.spec
+    if spec is not None:
+        found = run_checks(spec, result.index)
+        if any(guest.base is not None for guest in spec.guests):
+            from hostspec.checks.bases import load_bases  # lxml, only for specs with bases
+
+            result.bases, problems = load_bases(spec, result.index, result.base_dir)
+            found += problems
+        result.diagnostics = sort_diagnostics(result.diagnostics + found)
     return result

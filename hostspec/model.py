@@ -144,6 +144,10 @@ class Spec:
     host: Host
     guests: tuple[Guest, ...] = ()
 
+    def hard_limit(self, guest: Guest) -> int:
+        """The `<hard_limit>` of a locked guest: its memory plus the host's `guest-overhead`."""
+        return guest.memory + self.host.guest_overhead
+
     def page_size(self, guest: Guest) -> Optional[int]:
         """The huge page size backing a guest, or None (normal, or undecidable)."""
         if not guest.backing.hugepages:

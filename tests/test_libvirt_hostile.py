@@ -15,8 +15,8 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).with_name("libvirt")))
 from domaintools import GiB, context, spec_of  # noqa: E402
 
-from hostspec.backends.domain_base import MAX_BASE_BYTES  # noqa: E402
-from hostspec.backends.libvirt import domains  # noqa: E402
+from hostspec.checks.bases import MAX_BASE_BYTES  # noqa: E402
+from domaintools import domains  # noqa: E402  (checks, then the backend, as compile runs them)
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SECRET = "hostspec-test-secret-7f3c9a1e"

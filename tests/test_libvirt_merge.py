@@ -12,7 +12,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).with_name("libvirt")))
 from domaintools import (HERE, GiB, MiB, canonical, check_with_libvirt, context,  # noqa: E402
                          domain_of, expected_settings, memory_settings, spec_of, without)
 
-from hostspec.backends.libvirt import domains  # noqa: E402
+from domaintools import domains  # noqa: E402  (checks, then the backend, as compile runs them)
 from hostspec.language.index import SpanIndex  # noqa: E402
 from hostspec.diagnostics.source import SourceFile  # noqa: E402
 

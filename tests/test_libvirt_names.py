@@ -17,7 +17,7 @@ from domaintools import (GiB, assert_schema_valid, check_with_libvirt, context, 
 
 from hostspec import api  # noqa: E402
 from hostspec.commands.compile import compile_file  # noqa: E402
-from hostspec.backends.libvirt import domains  # noqa: E402
+from domaintools import domains  # noqa: E402  (checks, then the backend, as compile runs them)
 
 FIRST = string.ascii_letters + string.digits
 REST = FIRST + "_.-"

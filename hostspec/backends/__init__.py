@@ -48,6 +48,7 @@ class Context:
     version: str        # hostspec version
     base_dir: pathlib.Path  # directory of the spec (relative `base` paths)
     index: SpanIndex = attrs.field(factory=SpanIndex)
+    bases: dict = attrs.field(factory=dict)  # guest name -> checked `base` root (api.Result.bases)
 
 
 Backend = Callable[[Spec, Context], "tuple[list[Artifact], list[Diagnostic]]"]

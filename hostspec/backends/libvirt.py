@@ -14,11 +14,10 @@ from typing import Optional
 
 from lxml import etree
 
-from hostspec.diagnostics.codes import diag
-from hostspec.diagnostics import Diagnostic, has_errors
+from hostspec.diagnostics import Diagnostic
 from hostspec.model import Guest, Spec
 from hostspec.backends import Artifact, Context
-from hostspec.backends.domain_base import base_conflicts, hard_limit_bytes, load_base, shown, size_text
+from hostspec.language.units import shown, size_text
 
 # Fixed for ever: domain UUIDs derive from it, so a changed value would make
 # every redefinition fail with "already exists with uuid".
@@ -62,19 +61,15 @@ def domains(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]
 
 def domain_xml(spec: Spec, guest: Guest, ctx: Context) -> tuple[Optional[bytes], list[Diagnostic]]:
     """The guest's domain XML bytes, or None and the reasons it cannot be written."""
-    problems = _inexpressible(spec, guest, ctx)
     if guest.base is None:
         root = _skeleton(spec, guest)
+    elif guest.name in ctx.bases:
+        # read and checked with the spec (checks.bases); copied whole, top-level comments too
+        root = copy.deepcopy(ctx.bases[guest.name].getroottree()).getroot()
     else:
-        root, found = load_base(guest, ctx)
-        problems += found
-        if root is None:
-            return None, problems
-        problems += base_conflicts(root, spec, guest, ctx)
-    if has_errors(problems):
-        return None, problems
+        return None, []  # its base did not read cleanly: the checks said why
     _merge_owned(root, spec, guest)
-    return _serialize(root, ctx), problems
+    return _serialize(root, ctx), []
 
 
 def domain_uuid(spec: Spec, guest: Guest) -> str:
@@ -91,28 +86,6 @@ def node_ranges(nodes) -> str:
         else:
             runs.append([node])
     return ",".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
-
-
-def _inexpressible(spec: Spec, guest: Guest, ctx: Context) -> list[Diagnostic]:
-    """Settings libvirt would round or that cannot make a domain that starts."""
-    found = []
-    sizes = [("memory", guest.memory)]
-    if guest.current_memory != guest.memory:
-        sizes.append(("current-memory", guest.current_memory))
-    page = spec.page_size(guest)
-    if page is not None:
-        sizes.append(("backing", page))
-    for key, size in sizes:
-        if size % 1024:
-            found.append(diag("HS0407", f"`{key}` of guest `{guest.name}` is {size} bytes, "
-                              "not a whole number of KiB", ctx.index.value(guest.path + (key,)),
-                              hint="libvirt rounds sizes up to KiB: give a multiple of 1KiB"))
-    if guest.locked and spec.host.guest_overhead == 0:
-        found.append(diag("HS0407", f"locked guest `{guest.name}` needs a memory hard limit above "
-                          "its memory, but the host's `guest-overhead` is 0",
-                          ctx.index.at(guest.path + ("locked",)),
-                          hint="set the host's `guest-overhead` to QEMU's own memory per guest"))
-    return found
 
 
 def _skeleton(spec: Spec, guest: Guest) -> etree._Element:
@@ -137,7 +110,7 @@ def _merge_owned(root: etree._Element, spec: Spec, guest: Guest) -> None:
     _merge_numatune(root, guest)
     if guest.locked:
         memtune = _child(root, "memtune")
-        _put(memtune, _kib_element("hard_limit", hard_limit_bytes(spec, guest),
+        _put(memtune, _kib_element("hard_limit", spec.hard_limit(guest),
                                    memtune.find("hard_limit")), _MEMTUNE_ORDER)
         _attach_or_drop(root, memtune, _DOMAIN_ORDER)
     devices = _child(root, "devices")

@@ -1,7 +1,6 @@
 """modprobe.d: the kvm_intel / kvm_amd module options of the `kvm { }` block."""
 from __future__ import annotations
 
-from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic
 from hostspec.model import Spec
 from hostspec.backends import Artifact, Context, header
@@ -27,7 +26,7 @@ def options_line(spec: Spec) -> str | None:
 def modprobe_options(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]:
     """The modprobe.d file, when the spec sets any kvm key the module has."""
     if spec.host.arch != "x86_64":
-        return [], _not_on_arch(spec, ctx)
+        return [], []  # kvm keys off x86 are HS0324 (checks.targets)
     line = options_line(spec)
     if line is None:
         return [], []
@@ -36,13 +35,3 @@ def modprobe_options(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Dia
     return [Artifact(PATH, data, "modprobe", "module-reload",
                      summary=f"sets {module} options; takes effect when the module is next loaded "
                              "(every guest stopped) or at boot")], []
-
-
-def _not_on_arch(spec: Spec, ctx: Context) -> list[Diagnostic]:
-    """kvm keys on an architecture without kvm_intel/kvm_amd cannot be expressed."""
-    kvm = spec.host.kvm
-    keys = [key for key in ("ept", "vpid", "npt", "nested") if getattr(kvm, key) is not None]
-    return [diag("HS0324", f"`{key}` is not a kvm module option on `{spec.host.arch}`",
-                 ctx.index.at(kvm.path + (key,)),
-                 hint=f"remove `{key}` from the `kvm` block")
-            for key in keys]

@@ -65,7 +65,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     sub.required = True
     common = common_options()
     _add(sub, common, "check", "parse and validate host specs", "hostspec check examples/*.mem",
-         _check_arguments)
+         _check_arguments if wanted == "check" else (lambda p: None))
     _add(sub, common, "export", "print the JSON form of a spec", "hostspec export examples/lab.mem > lab.json",
          lambda p: p.add_argument("file", metavar="FILE", help="a .mem or .json file, or - for stdin"))
     for name, (module, summary, example) in EXTERNAL_COMMANDS.items():

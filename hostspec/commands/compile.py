@@ -67,7 +67,8 @@ def context_for(result: api.Result) -> Context:
     name = result.source.name if result.source is not None else result.name
     return Context(source_name=pathlib.PurePath(name).name,
                    source_sha256=result.source.digest if result.source is not None else "",
-                   version=__version__, base_dir=result.base_dir, index=result.index)
+                   version=__version__, base_dir=result.base_dir, index=result.index,
+                   bases=result.bases)
 
 
 def compile_file(name: str, include_paths: Sequence[str] = (),

@@ -1,6 +1,8 @@
 """How messages and explanations write sizes, node sets and ratios."""
 from __future__ import annotations
 
+from typing import Optional
+
 from fractions import Fraction
 
 _UNITS = (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024))
@@ -41,3 +43,17 @@ def format_ratio(ratio: Fraction, *limits: Fraction) -> str:
         if ratio in limits or Fraction(text) not in limits:
             break
     return text.rstrip("0").rstrip(".") if "." in text and digits > 2 else text
+
+
+def size_text(size: int) -> str:
+    """A size in its largest exact binary unit (`4GiB`, `1536MiB`)."""
+    for unit, scale in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size}B"
+
+
+def shown(text: Optional[str], limit: int = 64) -> str:
+    """Text from a file, made safe to print in one line of a message."""
+    cleaned = "".join(ch if ch.isprintable() and ch != "`" else "?" for ch in (text or ""))
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."

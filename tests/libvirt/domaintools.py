@@ -6,6 +6,8 @@ libvirt-clients; when either is missing the tests fail and say which.
 from __future__ import annotations
 
 import copy
+
+import attrs
 import functools
 import pathlib
 import re
@@ -16,7 +18,11 @@ from typing import Optional
 from lxml import etree
 
 from hostspec.backends import Context
-from hostspec.backends.libvirt import domains
+from hostspec.backends.libvirt import domains as render_domains
+from hostspec.checks import targets
+from hostspec.checks.bases import load_bases
+from hostspec.checks.context import Context as CheckContext
+from hostspec.diagnostics import has_errors
 from hostspec.language.index import SpanIndex
 from hostspec.model import Guest, Spec, from_document
 
@@ -38,6 +44,19 @@ def spec_of(guests: list[dict], **host: object) -> Spec:
 def context(base_dir: pathlib.Path, index: Optional[SpanIndex] = None) -> Context:
     return Context(source_name="t.mem", source_sha256="0" * 64, version="0.1.0",
                    base_dir=base_dir, index=index if index is not None else SpanIndex())
+
+
+def domains(spec: Spec, ctx: Context) -> tuple[list, list]:
+    """The domain XMLs as `compile` makes them: the checks that belong to the
+    domains (sizes libvirt would round, the `base` files) first, then the
+    backend with the bases they read; no artifact when an error was found."""
+    problems = list(targets.domain_sizes(CheckContext(spec, ctx.index)))
+    bases, found = load_bases(spec, ctx.index, ctx.base_dir)
+    problems += found
+    if has_errors(problems):
+        return [], problems
+    artifacts, more = render_domains(spec, attrs.evolve(ctx, bases=bases))
+    return artifacts, problems + more
 
 
 def domain_of(spec: Spec, base_dir: pathlib.Path, name: Optional[str] = None) -> bytes:

@@ -107,12 +107,9 @@ def _artifacts(result) -> list | str:
         from hostspec.backends import build_artifacts
     except (ImportError, AttributeError):
         return "this installation has no backends"
-    from hostspec.backends import Context
-    import pathlib
-    name = result.source.name if result.source is not None else result.name
-    ctx = Context(source_name=pathlib.PurePath(name).name,
-                  source_sha256=result.source.digest if result.source is not None else "",
-                  version=__version__, base_dir=result.base_dir, index=result.index)
+    from hostspec.commands.compile import context_for
+
+    ctx = context_for(result)
     artifacts, problems = build_artifacts(result.spec, ctx)
     result.diagnostics = sort_diagnostics(result.diagnostics + problems)
     if has_errors(problems):

@@ -80,7 +80,7 @@ def _artifacts(result: api.Result) -> Optional[dict[str, Artifact]]:
     if result.spec is None or result.failed():
         return None
     ctx = Context(source_name="spec", source_sha256="-", version=__version__,
-                  base_dir=result.base_dir, index=result.index)
+                  base_dir=result.base_dir, index=result.index, bases=result.bases)
     artifacts, problems = build_artifacts(result.spec, ctx)
     result.diagnostics = sort_diagnostics(result.diagnostics + problems)
     return None if has_errors(problems) else {a.path: a for a in artifacts}

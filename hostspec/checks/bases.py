@@ -1,4 +1,7 @@
-"""A user's `base` domain XML: read it safely, then check it against the guest.
+"""A guest's `base` domain XML: read it safely, then check it against the guest.
+
+`check` and `compile` both run this (they reach one verdict); the loaded
+roots reach the libvirt backend through its Context, so a base is read once.
 
 The base is untrusted input.  Its size is checked on the open file before
 any byte is read, it is parsed without entity expansion, DTD loading or
@@ -13,16 +16,43 @@ import re
 import stat
 from typing import Optional
 
+import attrs
+
 from lxml import etree
 
 from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic
+from hostspec.language.index import SpanIndex
+from hostspec.language.units import shown, size_text
 from hostspec.model import Guest, Spec
 
 MAX_BASE_BYTES = 1024 * 1024
 
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
                        dtd_validation=False, huge_tree=False, remove_blank_text=False)
+
+
+@attrs.frozen
+class _Where:
+    """What reading a base needs besides the guest: spans and the spec's directory."""
+
+    index: SpanIndex
+    base_dir: pathlib.Path
+
+
+def load_bases(spec: Spec, index: SpanIndex, base_dir: pathlib.Path) -> tuple[dict, list[Diagnostic]]:
+    """The root `<domain>` of every guest's base that reads cleanly, by guest name,
+    and every problem found reading the bases or in what they say against the spec."""
+    where, roots, problems = _Where(index, pathlib.Path(base_dir)), {}, []
+    for guest in spec.guests:
+        if guest.base is None:
+            continue
+        root, found = load_base(guest, where)
+        problems += found
+        if root is not None:
+            problems += base_conflicts(root, spec, guest, where)
+            roots[guest.name] = root
+    return roots, problems
 
 
 class _TooLarge(Exception):
@@ -206,7 +236,7 @@ def _swap_limit(root, guest: Guest, spec: Spec):
     if not guest.locked:
         return None
     swap = _size_of(root.find("memtune/swap_hard_limit"))
-    limit = hard_limit_bytes(spec, guest)
+    limit = spec.hard_limit(guest)
     if swap is not None and swap < limit:
         return (f"`base` `<swap_hard_limit>` ({size_text(swap)}) is below the hard limit a locked "
                 f"guest gets ({size_text(limit)})", "locked",
@@ -220,7 +250,7 @@ def _kept_hard_limit(root, guest: Guest, spec: Spec):
     if guest.locked:
         return None
     limit = _size_of(root.find("memtune/hard_limit"))
-    need = hard_limit_bytes(spec, guest)
+    need = spec.hard_limit(guest)
     if limit is not None and limit < need:
         return (f"`base` `<hard_limit>` ({size_text(limit)}) is below the guest's memory and "
                 f"overhead ({size_text(need)}): QEMU would be killed as the guest fills its memory",
@@ -274,25 +304,6 @@ def _size_of(element, attribute: Optional[str] = None) -> Optional[int]:
         return None
     value = element.get(attribute) if attribute else element.text
     return memory_bytes(value, element.get("unit"))
-
-
-def size_text(size: int) -> str:
-    """A size in its largest exact binary unit (`4GiB`, `1536MiB`)."""
-    for unit, scale in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if size % scale == 0:
-            return f"{size // scale}{unit}"
-    return f"{size}B"
-
-
-def shown(text: Optional[str], limit: int = 64) -> str:
-    """Text from a file, made safe to print in one line of a message."""
-    cleaned = "".join(ch if ch.isprintable() and ch != "`" else "?" for ch in (text or ""))
-    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."
-
-
-def hard_limit_bytes(spec: Spec, guest: Guest) -> int:
-    """The `<hard_limit>` of a locked guest: its memory plus the host's `guest-overhead`."""
-    return guest.memory + spec.host.guest_overhead
 
 
 _POWERS = "kmgtpe"
