@@ -14,7 +14,8 @@ import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-TARGETS = ["compile latency / import baseline", "separate calls / -j 2", "-j 1 / -j 2",
+TARGETS = ["compile latency / import baseline", "compile, 20 guests / import floor",
+           "check, 20 guests / import floor", "separate calls / -j 2", "-j 1 / -j 2",
            "check 4 guests / 2 guests", "compile 4 guests / 2 guests",
            "peak memory, compile 4 guests", "check latency / import baseline"]
 

@@ -6,6 +6,7 @@ Exit status: 0 success, 1 errors in the input (or warnings with --strict),
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import os
@@ -64,6 +65,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     common = common_options()
+    # Only the command that runs needs its parser; `--help` and mistakes get them all.
+    known = ("check", "export", *EXTERNAL_COMMANDS)
+    only = wanted if wanted in known else None
+    _add = functools.partial(_add_command, only)
     _add(sub, common, "check", "parse and validate host specs", "hostspec check examples/*.mem",
          _check_arguments if wanted == "check" else (lambda p: None))
     _add(sub, common, "export", "print the JSON form of a spec", "hostspec export examples/lab.mem > lab.json",
@@ -81,7 +86,9 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(parser)
 
 
-def _add(sub, common, name: str, summary: str, example: str, arguments: Callable) -> None:
+def _add_command(only, sub, common, name: str, summary: str, example: str, arguments: Callable) -> None:
+    if only is not None and name != only:
+        return
     parser = sub.add_parser(name, parents=[common], help=summary, description=summary + ".",
                             epilog=f"example:\n  {example}",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,12 +163,14 @@ COMMANDS = {"check": run_check, "export": run_export}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `hostspec` program; without `argv`, the process's own arguments."""
+    if argv is None:
+        # One command in a process that ends with it: what it builds lives to
+        # the end anyway, so the cyclic collector would only walk it, again
+        # and again, while the stages import and run, and once more at exit.
+        import gc
+        gc.disable()
     status = _run(list(sys.argv[1:] if argv is None else argv))
     if argv is None:
-        # The process ends when the program returns: spare the interpreter's
-        # exit a garbage collection of everything built for this one command
-        # (a third of a small compile's own time).
-        import gc
         gc.freeze()
     return status
 
