@@ -16,7 +16,8 @@ import subprocess
 
 import pytest
 
-from hostspec import cli, emit
+from hostspec.backends import tree as emit
+from hostspec.commands import cli
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "examples").glob("*.mem"))
@@ -234,3 +235,14 @@ def test_check_compares_the_packed_tree(layout, tmp_path, capsys):
     assert "+++" in capsys.readouterr().out
     assert cli.main(["compile", "-q", "--layout", layout, example, "--out", str(out)]) == 0
     assert emit.read_tree(out / "hv-intel-07") == first
+
+
+def test_the_images_page_shows_what_its_spec_compiles_to(tmp_path):
+    page = (REPO / "docs" / "images.md").read_text()
+    spec = tmp_path / "hv-img-01.mem"
+    spec.write_text(page.split("```mem\n", 1)[1].split("```", 1)[0])
+    host = compiled(spec, "mkosi", tmp_path / "mkosi")
+    line = (host / "mkosi.conf.d/50-hostspec.conf").read_text().splitlines()[-1]
+    assert f"[Content]\n{line}\n" in page
+    for layout in ("ignition", "tree"):
+        compiled(spec, layout, tmp_path / layout)

@@ -25,8 +25,8 @@ from hostspec import records
 from hostspec.backends import MODE_FILE, Artifact, Context
 
 MANIFEST = "usr/share/hostspec/hostspec-manifest.json"
-# Where trees of hostspec 0.1 kept it: copied over `/`, it landed in `/`, which
-# is read-only on ostree and bootc hosts.  `--check` names the move (one release).
+# Where earlier trees kept it: copied over `/`, it landed in `/`, which is
+# read-only on ostree and bootc hosts.  `--check` names the move (for one release).
 OLD_MANIFEST = "hostspec-manifest.json"
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
@@ -338,7 +338,7 @@ def read_tree(root: pathlib.Path) -> dict[str, Optional[File]]:
 
 
 def old_manifests(out: pathlib.Path, trees: list[HostTree]) -> list[pathlib.Path]:
-    """The manifests in `out` still at the top of a host's tree, where hostspec 0.1 wrote them."""
+    """The manifests in `out` still at the top of a host's tree, where earlier compiles wrote them."""
     found = []
     for tree in trees:
         path = host_dir(out, tree.host) / OLD_MANIFEST

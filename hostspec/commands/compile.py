@@ -207,8 +207,9 @@ def _check(out: pathlib.Path, trees: list[hosttree.HostTree], map_files: jobs.Ma
     except OSError as exc:
         return _usage(f"cannot read `{exc.filename or out}`: {exc.strerror or exc}")
     for path in moved:
-        print(f"hostspec: note: `{path}` is where hostspec 0.1 kept the manifest; it is now "
-              f"`{hosttree.MANIFEST}` in the tree, and a compile removes the old one", file=sys.stderr)
+        print(f"hostspec: note: `{path}` is where earlier compiles kept the manifest; it is now "
+              f"`{hosttree.MANIFEST}` in the tree, and a compile removes the old one",
+              file=sys.stderr)
     sys.stdout.write(text)
     return EXIT_ERRORS if text else EXIT_OK
 
