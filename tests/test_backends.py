@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hostspec.backends import tree as emit
-from hostspec.backends import Context, apply_script, build_artifacts, cmdline, modprobe, sysctl, systemd
+from hostspec.backends import (Context, apply_script, build_artifacts, cmdline, modprobe, preset, sysctl,
+                               systemd)
 from hostspec.model import GiB, KiB, MiB, from_document
 
 CTX = Context("hv.mem", "ab" * 32, "9.9.9", pathlib.Path("."))
@@ -33,7 +34,7 @@ def by_path(spec):
 
 
 HOST_PATHS = {modprobe.PATH, cmdline.GRUB_PATH, cmdline.PLAIN_PATH, sysctl.PATH,
-              apply_script.PATH, systemd.PATH}
+              apply_script.PATH, systemd.PATH, preset.PATH}
 
 
 # -- kernel command line ----------------------------------------------------
@@ -267,7 +268,7 @@ def test_manifest_shape():
         assert entry["sha256"] == hashlib.sha256(artifact.data).hexdigest()
         assert entry["mode"] == ("0755" if artifact.path == apply_script.PATH else "0644")
         assert entry["kind"] in {"modprobe", "grub", "kernel-cmdline", "sysctl", "apply-script",
-                                 "systemd-unit", "libvirt-domain"}
+                                 "systemd-unit", "systemd-preset", "libvirt-domain"}
         assert entry["takes_effect"] in {"boot", "module-reload", "runtime", "guest-restart"}
     assert re.fullmatch(r"[\x20-\x7e\n]*", data.decode())
 

@@ -45,7 +45,7 @@ def test_a_killed_compile_leaves_staging_that_the_next_one_removes(tmp_path):
     (stale_old / "etc").mkdir(parents=True)
 
     assert cli.main(["compile", "-q", str(EXAMPLE), "--out", str(out)]) == 0
-    assert (out / HOST / "hostspec-manifest.json").is_file()
+    assert (out / HOST / emit.MANIFEST).is_file()
     assert sorted(set(os.listdir(out))) == sorted([HOST, *keep])
 
 
@@ -75,7 +75,7 @@ def test_a_compile_waits_for_one_holding_dir(tmp_path):
         holder.wait(timeout=60)
     assert waiting.wait(timeout=60) == 0
     assert waiting.stderr.read() == ""
-    assert (out / HOST / "hostspec-manifest.json").is_file() and hidden(out) == []
+    assert (out / HOST / emit.MANIFEST).is_file() and hidden(out) == []
 
 
 def test_the_lock_is_released_after_every_outcome(tmp_path):

@@ -32,6 +32,7 @@ ELSEWHERE = {
     "HS0902": "test_error_corpus.py::test_generated_HS0902_unreadable",
     "HS0401": "test_backends.py::test_unsafe_argument_is_hs0401_and_writes_nothing",
     "HS0408": "test_compile.py::test_two_files_naming_one_host_is_hs0408_and_writes_nothing",
+    "HS0409": "test_layouts.py::test_a_repeated_argument_is_hs0409_and_writes_nothing",
     "HS0402": "test_libvirt_hostile.py::test_unreadable_bases",
     "HS0403": "test_libvirt_hostile.py::test_hostile_base_end_to_end",
     "HS0404": "test_libvirt_hostile.py::test_hostile_base_end_to_end",

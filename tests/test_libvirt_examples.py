@@ -12,6 +12,7 @@ from lxml import etree
 sys.path.insert(0, str(pathlib.Path(__file__).with_name("libvirt")))
 from domaintools import define_and_dump_all, expected_settings, memory_settings  # noqa: E402
 
+from hostspec.backends import tree as emit  # noqa: E402
 from hostspec.commands.compile import compile_file  # noqa: E402
 
 EXAMPLES = sorted((pathlib.Path(__file__).resolve().parent.parent / "examples").glob("*.mem"))
@@ -26,7 +27,7 @@ def test_every_example_guest_is_a_valid_domain(example, tmp_path):
     compiled = compile_file(str(example))
     assert compiled.tree is not None, [d.message for d in compiled.result.diagnostics]
     spec = compiled.result.spec
-    manifest = json.loads(compiled.tree.files["hostspec-manifest.json"].data)
+    manifest = json.loads(compiled.tree.files[emit.MANIFEST].data)
     domains = {entry["path"]: entry for entry in manifest["artifacts"]
                if entry["kind"] == "libvirt-domain"}
     assert sorted(domains) == sorted(f"etc/hostspec/domains/{g.name}.xml" for g in spec.guests)

@@ -230,7 +230,7 @@ def test_an_unreadable_file_is_exit_2_as_in_check(fleet, tmp_path, capsys, check
 def test_check_mode_prints_the_same_diff_with_j2(fleet, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(capsys, "compile", *fleet, "--out", out)[0] == 0
-    (out / fleet[4].stem / "hostspec-manifest.json").write_text("{}\n")
+    (out / fleet[4].stem / emit.MANIFEST).write_text("{}\n")
     (out / fleet[15].stem / "extra.conf").write_text("mine\n")
     before = snapshot(out)
     results = {jobs: run(capsys, "compile", "-j", jobs, "--check", *fleet, "--out", out)

@@ -64,7 +64,8 @@ def test_a_guests_memory_changed_restarts_that_guest(capsys, tmp_path):
         ["guest `web-03`: `memory` 8GiB -> 12GiB, `current-memory` 8GiB -> 12GiB"])}
     assert report["guests"] == {"added": [], "removed": [], "changed": ["web-03"]}
     assert report["most_disruptive"] == "guest-restart"
-    assert report["action"] == "redefine and restart guest `web-03`"
+    assert report["action"] == ("run `/usr/libexec/hostspec/apply-domains` (it redefines guest "
+                                "`web-03`), then restart guest `web-03` where running")
 
 
 def test_a_kvm_option_changed_needs_the_module_reloaded(capsys, tmp_path):
@@ -121,9 +122,12 @@ def test_guests_added_and_removed(capsys, tmp_path):
     report = plan_json(capsys, tmp_path, new)
     assert changes(report) == {
         "etc/hostspec/domains/web-03.xml": ("removed", "guest-restart", ["guest `web-03` removed"]),
-        "etc/hostspec/domains/web-04.xml": ("added", "guest-restart", ["guest `web-04` added"])}
+        "etc/hostspec/domains/web-04.xml": ("added", "guest-restart", ["guest `web-04` added"]),
+        "usr/libexec/hostspec/apply-domains": ("changed", "runtime", [
+            "manages guest `web-04`", "undefines guest `web-03` once shut off"])}
     assert report["guests"] == {"added": ["web-04"], "removed": ["web-03"], "changed": []}
-    assert report["action"] == "define guest `web-04`; undefine guest `web-03`"
+    assert report["action"] == ("run `/usr/libexec/hostspec/apply-domains` (it defines guest "
+                                "`web-04`; undefines guest `web-03` once shut off)")
 
 
 def test_a_setting_no_longer_set_says_the_host_keeps_it(capsys, tmp_path):
@@ -210,13 +214,13 @@ def test_a_removed_script_is_not_a_step_to_run(capsys, tmp_path):
     assert "`sysctl --system`" not in step["action"] and "run `" not in step["action"]
 
 
-def test_a_new_unit_is_reloaded_and_enabled_before_the_script_runs(capsys, tmp_path):
+def test_a_new_unit_is_reloaded_and_preset_before_the_script_runs(capsys, tmp_path):
     old = BASE.replace("    thp { defrag madvise }\n", "").replace("    ksm { run on }\n", "")
     report = plan_json(capsys, tmp_path, BASE, old)
     assert changes(report)["etc/systemd/system/hostspec-memory.service"][0] == "added"
     (step,) = [s for s in report["steps"] if s["takes_effect"] == "runtime"]
     assert step["action"] == ("applies at runtime: run `systemctl daemon-reload` then "
-                              "`systemctl enable hostspec-memory.service` then "
+                              "`systemctl preset hostspec-memory.service` then "
                               "`/usr/libexec/hostspec/apply-memory`")
 
 

@@ -7,6 +7,7 @@ here is skipped.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import shutil
@@ -18,7 +19,7 @@ import update_golden
 from hostspec.version import __version__
 from hostspec.commands import cli
 from hostspec.backends import tree as emit
-from hostspec.backends import apply_script, cmdline, modprobe, systemd
+from hostspec.backends import apply_domains, apply_script, cmdline, modprobe, preset, systemd
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CASES = update_golden.case_dirs()
@@ -150,9 +151,12 @@ def test_kernel_cmdline_is_one_line_of_safe_tokens(trees, case):
 
 # -- apply-memory under shellcheck --------------------------------------------------
 
-@pytest.mark.parametrize("case", cases_with(apply_script.PATH))
-def test_apply_memory_is_clean_under_shellcheck_and_dash(trees, case):
-    script = trees[case] / apply_script.PATH
+SCRIPTS = [(case, path) for path in (apply_script.PATH, apply_domains.PATH) for case in cases_with(path)]
+
+
+@pytest.mark.parametrize("case, path", SCRIPTS, ids=[f"{c}-{p.rsplit('/', 1)[-1]}" for c, p in SCRIPTS])
+def test_apply_scripts_are_clean_under_shellcheck_and_dash(trees, case, path):
+    script = trees[case] / path
     done = run(tool("shellcheck", "shellcheck"), "-s", "sh", script)
     assert done.returncode == 0, done.stdout
     assert run(tool("dash", "dash"), "-n", script).returncode == 0
@@ -160,20 +164,47 @@ def test_apply_memory_is_clean_under_shellcheck_and_dash(trees, case):
 
 # -- the unit under systemd-analyze verify --------------------------------------------
 
-def verify_unit(tree: pathlib.Path, tmp_path: pathlib.Path) -> subprocess.CompletedProcess:
-    """systemd-analyze verify in a root holding the tree and the system's own units."""
+def system_root(tree: pathlib.Path, tmp_path: pathlib.Path) -> pathlib.Path:
+    """A root holding the tree and the system's own units."""
     root = tmp_path / "root"
     shutil.copytree(tree, root, symlinks=True)
     if not SYSTEM_UNITS.is_dir():
         pytest.fail(f"{SYSTEM_UNITS} missing: apt-get install systemd")
-    shutil.copytree(SYSTEM_UNITS, root / SYSTEM_UNITS.relative_to("/"), symlinks=True)
-    return run(tool("systemd-analyze", "systemd"), "verify", f"--root={root}", "/" + systemd.PATH)
+    shutil.copytree(SYSTEM_UNITS, root / SYSTEM_UNITS.relative_to("/"), symlinks=True,
+                    dirs_exist_ok=True)
+    return root
 
 
-@pytest.mark.parametrize("case", cases_with(systemd.PATH))
-def test_systemd_analyze_verify_passes_without_a_word(trees, tmp_path, case):
-    done = verify_unit(trees[case], tmp_path)
+def verify_unit(tree: pathlib.Path, tmp_path: pathlib.Path,
+                unit: str = systemd.PATH) -> subprocess.CompletedProcess:
+    """systemd-analyze verify in a root holding the tree and the system's own units."""
+    root = system_root(tree, tmp_path)
+    return run(tool("systemd-analyze", "systemd"), "verify", f"--root={root}", "/" + unit)
+
+
+UNITS = [(case, unit) for unit in (systemd.PATH, apply_domains.UNIT_PATH) for case in cases_with(unit)]
+
+
+@pytest.mark.parametrize("case, unit", UNITS, ids=[f"{c}-{u.rsplit('/', 1)[-1]}" for c, u in UNITS])
+def test_systemd_analyze_verify_passes_without_a_word(trees, tmp_path, case, unit):
+    done = verify_unit(trees[case], tmp_path, unit)
     assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr
+
+
+def test_both_units_are_verified():
+    assert {unit for _, unit in UNITS} == {systemd.PATH, apply_domains.UNIT_PATH}
+
+
+@pytest.mark.parametrize("case", cases_with(preset.PATH))
+def test_systemctl_preset_enables_every_unit_of_the_tree(trees, tmp_path, case):
+    root = system_root(trees[case], tmp_path)
+    units = sorted(p.name for p in (trees[case] / "etc/systemd/system").glob("*.service"))
+    assert units
+    done = run(tool("systemctl", "systemd"), f"--root={root}", "preset", *units)
+    assert done.returncode == 0, done.stderr
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    assert sorted(p.name for p in wants.iterdir()) == units
+    assert all(os.readlink(p) == f"/etc/systemd/system/{p.name}" for p in wants.iterdir())
 
 
 def test_systemd_analyze_verify_does_complain_about_a_broken_unit(trees, tmp_path):

@@ -26,7 +26,7 @@ MODE_FILE, MODE_EXECUTABLE = 0o644, 0o755
 class Artifact:
     path: str          # relative to DIR/<host>/, with forward slashes
     data: bytes
-    kind: str          # modprobe, grub, kernel-cmdline, sysctl, apply-script, systemd-unit, libvirt-domain
+    kind: str          # modprobe, grub, kernel-cmdline, sysctl, apply-script, systemd-unit, systemd-preset, libvirt-domain
     takes_effect: str  # boot, module-reload, runtime, guest-restart
     mode: int = 0o644
     summary: str = ""  # what it changes, in a few words, for `hostspec explain`
@@ -61,6 +61,8 @@ _HOST_BACKENDS = (
     ("sysctl", "sysctl_settings"),
     ("apply_script", "apply_memory"),
     ("systemd", "memory_unit"),
+    ("apply_domains", "apply_domains"),
+    ("preset", "unit_preset"),
 )
 _DOMAIN_BACKEND = ("libvirt", "domains")
 

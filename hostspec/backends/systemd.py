@@ -1,4 +1,4 @@
-"""The systemd unit that runs apply-memory at every boot, before libvirt."""
+"""The systemd unit that runs apply-memory at every boot, before libvirt and Proxmox guests."""
 from __future__ import annotations
 
 from hostspec.diagnostics import Diagnostic
@@ -16,8 +16,9 @@ def _ordering(spec: Spec) -> list[str]:
         # Debian's ksm.service and ksmtuned write KSM values too: go last.
         after += ["ksm.service", "ksmtuned.service"]
     lines = [f"After={' '.join(after)}",
-             # libvirtd on Debian; virtqemud where libvirt runs modular daemons.
-             "Before=libvirtd.service virtqemud.service"]
+             # libvirtd on Debian; virtqemud where libvirt runs modular daemons;
+             # pve-guests on Proxmox VE, which starts guests without libvirt.
+             "Before=libvirtd.service virtqemud.service pve-guests.service"]
     if pins_ksmtuned_values(spec):
         # ksmtuned rewrites these on its own and would undo the spec.  Conflicts=
         # alone does not order; with After= above the stop job of ksmtuned

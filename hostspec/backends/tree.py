@@ -24,7 +24,10 @@ from typing import Callable, Iterable, Optional
 from hostspec import records
 from hostspec.backends import MODE_FILE, Artifact, Context
 
-MANIFEST = "hostspec-manifest.json"
+MANIFEST = "usr/share/hostspec/hostspec-manifest.json"
+# Where earlier trees kept it: copied over `/`, it landed in `/`, which is
+# read-only on ostree and bootc hosts.  `--check` names the move (for one release).
+OLD_MANIFEST = "hostspec-manifest.json"
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
 _RENAME_EXCHANGE, _AT_FDCWD = 2, -100
@@ -50,7 +53,7 @@ class HostTree:
 
 
 def manifest(host: str, artifacts: Iterable[Artifact], ctx: Context) -> bytes:
-    """hostspec-manifest.json: fixed key order, artifacts by path, trailing newline."""
+    """The manifest (at MANIFEST): fixed key order, artifacts by path, trailing newline."""
     document = {
         "hostspec": ctx.version,
         "host": host,
@@ -331,6 +334,16 @@ def read_tree(root: pathlib.Path) -> dict[str, Optional[File]]:
             info = path.lstat()
             found[relative] = (File(path.read_bytes(), stat.S_IMODE(info.st_mode))
                                if stat.S_ISREG(info.st_mode) else None)
+    return found
+
+
+def old_manifests(out: pathlib.Path, trees: list[HostTree]) -> list[pathlib.Path]:
+    """The manifests in `out` still at the top of a host's tree, where earlier compiles wrote them."""
+    found = []
+    for tree in trees:
+        path = host_dir(out, tree.host) / OLD_MANIFEST
+        if OLD_MANIFEST not in tree.files and path.is_file() and not path.is_symlink():
+            found.append(path)
     return found
 
 

@@ -20,6 +20,7 @@ from hostspec.version import __version__
 from hostspec.backends import tree as hosttree
 from hostspec.commands import jobs
 from hostspec.backends import Context, build_artifacts
+from hostspec.backends.layout import LAYOUTS, pack
 from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic, has_errors, sort_diagnostics
 from hostspec.diagnostics.source import Span
@@ -59,6 +60,9 @@ def add_arguments(parser) -> None:
                         help="where each host's tree is written, as DIR/<host>/")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; print a diff against DIR and exit 1 if it differs")
+    parser.add_argument("--layout", choices=LAYOUTS, default="tree",
+                        help="tree: the root file system tree (default); mkosi: mkosi.extra/ and "
+                             "mkosi.conf.d/; ignition: one Ignition config")
     jobs.add_option(parser)
 
 
@@ -72,21 +76,29 @@ def context_for(result: api.Result) -> Context:
 
 
 def compile_file(name: str, include_paths: Sequence[str] = (),
-                 stdin: Optional[bytes] = None) -> Compiled:
-    """Check one file and, when it has no errors, build its host's tree in memory."""
+                 stdin: Optional[bytes] = None, layout: str = "tree") -> Compiled:
+    """Check one file and, when it has no errors, build its host's tree in memory,
+    packed in `layout` (tree, mkosi or ignition)."""
     result = api.check(name, include_paths, stdin)
     if result.spec is None or result.failed():
         return Compiled(result)
     ctx = context_for(result)
     artifacts, problems = build_artifacts(result.spec, ctx)
+    if not has_errors(problems):
+        tree = hosttree.host_tree(result.spec.host.name, artifacts, ctx)
+        tree, packing = pack(layout, tree, result.spec, ctx)
+        problems += packing
     result.diagnostics = sort_diagnostics(result.diagnostics + problems)
     if has_errors(problems):
         return Compiled(result)
-    return Compiled(result, hosttree.host_tree(result.spec.host.name, artifacts, ctx))
+    return Compiled(result, tree)
 
 
-def compile_outcome(task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outcome:
-    """`compile_file` of (name, include paths, stdin bytes), kept to what the driver needs."""
+Task = tuple  # (name, include paths, stdin bytes or None, layout)
+
+
+def compile_outcome(task: Task) -> Outcome:
+    """`compile_file` of (name, include paths, stdin bytes, layout), kept to what the driver needs."""
     compiled = compile_file(*task)
     result = compiled.result
     if result.spec is None:
@@ -95,8 +107,7 @@ def compile_outcome(task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outco
                    result.index.value(("host", "name")), compiled.tree, compiled.tree is not None)
 
 
-def compile_and_stage(staging: Optional[hosttree.Staging], strict: bool,
-                      task: tuple[str, tuple[str, ...], Optional[bytes]]) -> Outcome:
+def compile_and_stage(staging: Optional[hosttree.Staging], strict: bool, task: Task) -> Outcome:
     """A worker's whole job for one file: compile it and, when clean, stage its tree."""
     outcome = compile_outcome(task)
     if staging is not None and outcome.built and not outcome.failed(strict):
@@ -130,7 +141,8 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         return _usage(f"`{out}` is not a directory")
     stdin = jobs.read_stdin(args.files)
-    tasks = [(name, tuple(args.include_path), stdin if name == "-" else None) for name in args.files]
+    tasks = [(name, tuple(args.include_path), stdin if name == "-" else None, args.layout)
+             for name in args.files]
     if args.check:
         with jobs.mapper(args.jobs, len(tasks)) as map_files:
             return _compile_and_diff(args, out, tasks, map_files)
@@ -191,8 +203,13 @@ def _compile_and_diff(args, out: pathlib.Path, tasks: list, map_files: jobs.Mapp
 def _check(out: pathlib.Path, trees: list[hosttree.HostTree], map_files: jobs.Mapper) -> int:
     try:
         text = hosttree.diff_trees(out, trees, map_files)
+        moved = hosttree.old_manifests(out, trees)
     except OSError as exc:
         return _usage(f"cannot read `{exc.filename or out}`: {exc.strerror or exc}")
+    for path in moved:
+        print(f"hostspec: note: `{path}` is where earlier compiles kept the manifest; it is now "
+              f"`{hosttree.MANIFEST}` in the tree, and a compile removes the old one",
+              file=sys.stderr)
     sys.stdout.write(text)
     return EXIT_ERRORS if text else EXIT_OK
 

@@ -99,6 +99,7 @@ _TABLE = [
     ("HS0406", "base-too-large", E, "the `base` file is larger than hostspec reads"),
     ("HS0407", "domain-cannot-express", E, "a guest setting the domain XML cannot express"),
     ("HS0408", "duplicate-host", E, "two files in one call name the same host"),
+    ("HS0409", "repeated-kernel-argument", E, "an image layout whose tool keeps one copy of a repeated kernel argument"),
     # input and output
     ("HS0901", "source-too-large", E, "an input file is larger than 16 MiB"),
     ("HS0902", "unreadable-input", E, "an input file cannot be read"),

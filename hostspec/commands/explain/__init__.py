@@ -27,7 +27,9 @@ FORMATS = ("text", "markdown", "json")
 EFFECT_WORDS = {
     "boot": "this change needs a reboot (after `update-grub` or your boot loader's tool)",
     "module-reload": "this change needs the KVM module reloaded: every guest stopped, or a reboot",
-    "guest-restart": "this change needs the guests redefined and restarted",
+    "guest-restart": ("this change needs `/usr/libexec/hostspec/apply-domains` run (which "
+                      "hostspec-domains.service does at every boot), then the changed running "
+                      "guests restarted"),
     "runtime": "this change applies at runtime, without a reboot",
 }
 

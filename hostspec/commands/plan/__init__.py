@@ -16,7 +16,7 @@ from typing import Optional
 
 from hostspec import api, records
 from hostspec.version import __version__
-from hostspec.backends import Artifact, Context, build_artifacts
+from hostspec.backends import Artifact, Context, apply_domains, apply_script, build_artifacts
 from hostspec.backends.modprobe import MODULE_KEYS
 from hostspec.backends.sysctl import default_page_size, default_runtime_pool
 from hostspec.checks.context import guest_names
@@ -143,22 +143,29 @@ def _module_words(plan: Plan, spec: Spec) -> str:
 
 
 def _guest_words(plan: Plan, spec: Spec) -> str:
-    verbs = (("changed", "redefine and restart"), ("added", "define"), ("removed", "undefine"))
-    parts = [f"{verb} {guest_names(plan.guests[key])}" for key, verb in verbs if plan.guests[key]]
-    return "; ".join(parts) or "redefine the guests (`virsh define`)"
+    """The apply-domains step: what it defines and undefines, and who then restarts."""
+    verbs = (("changed", "redefines {}"), ("added", "defines {}"), ("removed", "undefines {} once shut off"))
+    parts = [verb.format(guest_names(plan.guests[key])) for key, verb in verbs if plan.guests[key]]
+    words = f"run `{APPLY_DOMAINS}`" + (f" (it {'; '.join(parts)})" if parts else "")
+    if plan.guests["changed"]:
+        words += f", then restart {guest_names(plan.guests['changed'])} where running"
+    return words
 
 
 def _runtime_words(plan: Plan, spec: Spec) -> str:
     """What to run; a removed artifact has nothing to run, and leaves its values behind."""
     runtime = [c for c in plan.changes if c.takes_effect == "runtime"]
-    kinds = {c.kind for c in runtime if c.change != "removed"}
-    unit = next((c for c in runtime if c.kind == "systemd-unit" and c.change != "removed"), None)
-    tools = ["`systemctl daemon-reload`"] if unit else []
-    if unit is not None and unit.change == "added":
-        tools.append("`systemctl enable hostspec-memory.service`")  # the tree has no .wants link
-    tools += [tool for kind, tool in (("sysctl", "`sysctl --system`"),
-                                      ("apply-script", "`/usr/libexec/hostspec/apply-memory`"))
-              if kind in kinds]
+    present = {c.path: c for c in runtime if c.change != "removed"}
+    units = [c for c in present.values() if c.kind == "systemd-unit"]
+    tools = ["`systemctl daemon-reload`"] if units else []
+    added = [c.path.rsplit("/", 1)[-1] for c in units if c.change == "added"]
+    if added:  # the tree has no .wants link: the preset enables them
+        tools.append(f"`systemctl preset {' '.join(added)}`")
+    if any(c.kind == "sysctl" for c in present.values()):
+        tools.append("`sysctl --system`")
+    if apply_script.PATH in present:
+        tools.append(f"`{apply_script.INSTALLED_PATH}`")
+    # apply-domains changes with the guests: the guest-restart step runs it.
     words = "applies at runtime" + (f": run {' then '.join(tools)}" if tools else "")
     removed = [c.path for c in runtime if c.change == "removed"]
     if removed:
@@ -167,6 +174,7 @@ def _runtime_words(plan: Plan, spec: Spec) -> str:
     return words
 
 
+APPLY_DOMAINS = apply_domains.INSTALLED_PATH
 STEP_WORDS = {"boot": _boot_words, "module-reload": _module_words,
               "guest-restart": _guest_words, "runtime": _runtime_words}
 

@@ -10,7 +10,7 @@ import pathlib
 from typing import Callable, Optional
 
 from hostspec.commands.audit.items import sysfs_name, sysfs_values
-from hostspec.backends import Artifact
+from hostspec.backends import Artifact, apply_domains
 from hostspec.backends.cmdline import arguments
 from hostspec.backends.modprobe import MODULE_KEYS
 from hostspec.backends.sysctl import settings
@@ -148,13 +148,27 @@ def _domain(old: Spec, new: Spec, old_art: Optional[Artifact], new_art: Optional
 
 WORDS: dict[str, Words] = {
     "modprobe": _modprobe, "grub": _cmdline, "kernel-cmdline": _cmdline, "sysctl": _sysctl,
-    "apply-script": _apply_memory, "systemd-unit": _unit, "libvirt-domain": _domain,
+    "apply-script": _apply_memory, "systemd-unit": _unit, "systemd-preset": _unit,
+    "libvirt-domain": _domain,
 }
+
+
+def _apply_domains(old: Spec, new: Spec, *_) -> list[str]:
+    before = [guest.name for guest in old.guests]
+    after = [guest.name for guest in new.guests]
+    words = [f"manages guest `{name}`" for name in after if name not in before]
+    words += [f"undefines guest `{name}` once shut off" for name in before if name not in after]
+    return words
+
+
+# Artifacts of a shared kind whose words differ.
+PATH_WORDS: dict[str, Words] = {apply_domains.PATH: _apply_domains}
 
 
 def change_words(old: Spec, new: Spec, old_art: Optional[Artifact],
                  new_art: Optional[Artifact]) -> list[str]:
     """What changed in one artifact (either side may be absent), in a few phrases."""
-    kind = (new_art or old_art).kind
-    words = WORDS[kind](old, new, old_art, new_art) if kind in WORDS else []
+    kind, path = (new_art or old_art).kind, (new_art or old_art).path
+    words = PATH_WORDS[path](old, new, old_art, new_art) if path in PATH_WORDS else \
+        WORDS[kind](old, new, old_art, new_art) if kind in WORDS else []
     return words or ["the file's content changes"]
