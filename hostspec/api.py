@@ -33,8 +33,13 @@ class Result:
         return has_errors(self.diagnostics, strict)
 
 
-def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = None) -> Result:
-    """Run the front end: everything that is syntax or structure."""
+def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = None,
+         read=None, parse_top=None) -> Result:
+    """Run the front end: everything that is syntax or structure.
+
+    With `stdin`, those bytes are the text of `name` (which is still where its
+    includes are found from).  `read` and `parse_top` are lowering's hooks for
+    an editor: unsaved buffers of included files, a parser that reuses blocks."""
     from hostspec.language import expand, schema
 
     base = pathlib.Path.cwd() if name == "-" else pathlib.Path(name).resolve().parent
@@ -48,7 +53,7 @@ def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = 
 
         document, index, problems = jsonform.read(source)
     else:
-        document, index, problems = expand.lower_source(source, base, include_paths)
+        document, index, problems = expand.lower_source(source, base, include_paths, read, parse_top)
     result.document, result.index = document, index
     result.diagnostics += problems
     if document is not None:
@@ -60,12 +65,13 @@ def load(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = 
     return result
 
 
-def check(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = None) -> Result:
+def check(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] = None,
+          read=None, parse_top=None) -> Result:
     """The front end, then every semantic check, the guests' `base` files included:
     the verdict `compile` reaches, without building an artifact."""
     from hostspec.checks import run_checks
 
-    result = load(name, include_paths, stdin)
+    result = load(name, include_paths, stdin, read, parse_top)
     spec = result.spec
     if spec is not None:
         found = run_checks(spec, result.index)

@@ -30,6 +30,8 @@ EXTERNAL_COMMANDS = {
               "hostspec audit examples/lab.mem --root /"),
     "plan": ("hostspec.commands.plan", "what changes between two versions of a spec, and what it needs",
              "hostspec plan old/hv-07.mem hv-07.mem"),
+    "lsp": ("hostspec.commands.lsp", "a language server for editors, on stdin and stdout (needs hostspec[lsp])",
+            "hostspec lsp"),
 }
 
 

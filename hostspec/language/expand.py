@@ -20,10 +20,13 @@ from hostspec.diagnostics.source import SourceFile
 _RANGE_RE = re.compile(r"^(.*?)\{([0-9]+)\.\.([0-9]+)\}(.*)$")
 
 
-def lower_source(source: SourceFile, base_dir: pathlib.Path,
-                 include_paths: Sequence[str]) -> tuple[Optional[dict], SpanIndex, list[Diagnostic]]:
-    """Lower a top-level `.mem` file (and its includes) to a document."""
-    lowerer = Lowerer(source, base_dir, include_paths)
+def lower_source(source: SourceFile, base_dir: pathlib.Path, include_paths: Sequence[str],
+                 read=None, parse_top=None) -> tuple[Optional[dict], SpanIndex, list[Diagnostic]]:
+    """Lower a top-level `.mem` file (and its includes) to a document.
+
+    `read(path) -> bytes` reads an included file and `parse_top(source)` parses
+    the top one (defaults: the disk, `parse.parse`)."""
+    lowerer = Lowerer(source, base_dir, include_paths, read, parse_top)
     top_path = (base_dir / pathlib.Path(source.name).name).resolve() \
         if source.name != "<stdin>" else None
     lowerer.paths[id(source)] = top_path

@@ -68,8 +68,14 @@ class Partial:
 
 
 class Lowerer:
-    def __init__(self, top: SourceFile, base_dir: pathlib.Path, include_paths: Sequence[str]):
+    def __init__(self, top: SourceFile, base_dir: pathlib.Path, include_paths: Sequence[str],
+                 read: Optional[Callable[[pathlib.Path], bytes]] = None,
+                 parse_top: Optional[Callable] = None):
         self.top = top
+        # `read` (an included file's bytes) and `parse_top` (the top file's tree)
+        # let an editor supply unsaved buffers and reuse unchanged blocks.
+        self.read = read or (lambda target: read_limited(str(target)))
+        self.parse_top = parse_top or parse
         self.roots = [base_dir.resolve()] + [pathlib.Path(p).resolve() for p in include_paths]
         self.diagnostics: list[Diagnostic] = []
         self.index = SpanIndex()
@@ -89,7 +95,7 @@ class Lowerer:
 
     # -- files -----------------------------------------------------------
     def lower_file(self, source: SourceFile, path: Optional[pathlib.Path], depth: int) -> None:
-        tree, problems = parse(source)
+        tree, problems = (self.parse_top if source is self.top else parse)(source)
         self.diagnostics += problems
         if tree is None:
             self.unparsed.add(id(source))
@@ -175,7 +181,7 @@ class Lowerer:
 
     def read_include(self, node: Node, relative: str, target: pathlib.Path, depth: int) -> None:
         try:
-            raw = read_limited(str(target))
+            raw = self.read(target)
         except OSError as exc:
             return self.error("HS0222", f"cannot read included file `{relative}`: {exc.strerror or exc}",
                               node.values_span(), "check the path; it is relative to the including file")

@@ -66,8 +66,10 @@ def inline_refs(schema: dict) -> dict:
 def validate(document: dict, index: SpanIndex) -> list[Diagnostic]:
     """Every schema error of the document, at the span that caused it."""
     found = []
-    shown, unseen = _distinct_guests(document, index)
+    shown, unseen, positions = _distinct_guests(document, index)
     for error in validator().iter_errors(shown):
+        if positions is not None and len(error.path) > 1 and error.path[0] == "guests":
+            error.path[1] = positions[error.path[1]]  # back to the guest's place in the document
         found.extend(_leaves(error))
     _remember_valid(unseen, found)
     return [d for d in (to_diagnostic(e, index) for e in found) if d is not None]
@@ -76,36 +78,49 @@ def validate(document: dict, index: SpanIndex) -> list[Diagnostic]:
 # Guest bodies (all but the name, by repr: it tells 1 from True and a list
 # from a tuple) that passed the schema in this process.  A body's validity
 # depends on nothing else, and big hosts and fleets repeat a few bodies many
-# times over.
+# times over.  Whole guests (name too) that passed are left out of the
+# document validated: an editor checks the same host again after each edit.
 _VALID_BODIES: set[str] = set()
+_VALID_GUESTS: set[str] = set()
 _VALID_BODIES_MAX = 4096
 _STAND_IN = {"memory": 1}  # a valid body, put where a known-valid one was
+_MAX_GUESTS = 65536  # the schema's maxItems: longer lists are validated whole
 
 
-def _distinct_guests(document: dict, index: SpanIndex) -> tuple[dict, dict[int, str]]:
-    """The document with each distinct guest body validated once, and the new bodies.
+def _distinct_guests(document: dict, index: SpanIndex) -> tuple[dict, dict[int, tuple], Optional[list[int]]]:
+    """The document with each distinct guest body validated once, the new
+    bodies, and where each guest validated sits in the document.
 
     Guests of one range share a body that lowering produced once: only the
     first guest's is validated, so each of its errors (a missing key too) is
     reported once, at the line that wrote it.  The range's other guests, and
     a body that already passed, stand in as a minimal valid body.  Names are
-    still checked one by one.
+    still checked one by one, unless the same guest passed before.
     """
     guests = document.get("guests")
     if not isinstance(guests, list):
-        return document, {}
-    kept, unseen = [], {}
+        return document, {}, None
+    skip = len(guests) <= _MAX_GUESTS
+    kept, unseen, positions = [], {}, []
     for i, guest in enumerate(guests):
         if i in index.shared_bodies:
-            kept.append({**_STAND_IN, "name": guest.get("name")})
-            continue
-        key = _body_key(guest)
-        if key is not None and key in _VALID_BODIES:
-            guest = {**_STAND_IN, "name": guest["name"]}
-        elif key is not None:
-            unseen[i] = key
+            guest = {**_STAND_IN, "name": guest.get("name")}
+            whole = repr(guest)
+            if skip and whole in _VALID_GUESTS:
+                continue
+            unseen[i] = (None, whole)
+        else:
+            whole = repr(guest) if isinstance(guest, dict) and "name" in guest else None
+            if skip and whole is not None and whole in _VALID_GUESTS:
+                continue
+            key = _body_key(guest)
+            if key is not None and key in _VALID_BODIES:
+                guest = {**_STAND_IN, "name": guest["name"]}
+            if whole is not None:
+                unseen[i] = (key, whole)
         kept.append(guest)
-    return {**document, "guests": kept}, unseen
+        positions.append(i)
+    return {**document, "guests": kept}, unseen, positions
 
 
 def _body_key(guest) -> Optional[str]:
@@ -114,13 +129,19 @@ def _body_key(guest) -> Optional[str]:
     return repr({k: v for k, v in guest.items() if k != "name"})
 
 
-def _remember_valid(unseen: dict[int, str], errors: list) -> None:
-    """Record the bodies of guests that had no schema error."""
+def _remember_valid(unseen: dict[int, tuple], errors: list) -> None:
+    """Record the bodies, and whole guests, that had no schema error."""
     failed = {error.absolute_path[1] for error in errors
               if len(error.absolute_path) > 1 and error.absolute_path[0] == "guests"}
     if len(_VALID_BODIES) > _VALID_BODIES_MAX:
         _VALID_BODIES.clear()
-    _VALID_BODIES.update(key for i, key in unseen.items() if i not in failed)
+    if len(_VALID_GUESTS) > _MAX_GUESTS:
+        _VALID_GUESTS.clear()
+    for i, (key, whole) in unseen.items():
+        if i not in failed:
+            if key is not None:
+                _VALID_BODIES.add(key)
+            _VALID_GUESTS.add(whole)
 
 
 def _leaves(error) -> Iterable:
