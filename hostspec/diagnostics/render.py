@@ -115,9 +115,29 @@ def to_sarif(diagnostics: Sequence[Diagnostic]) -> dict:
         "runs": [{
             "tool": {"driver": {"name": "hostspec", "version": __version__,
                                 "informationUri": "https://hostspec.dev", "rules": rules}},
-            "results": [_sarif_result(d, used.index(d.code)) for d in diagnostics],
+            "results": _with_fingerprints([_sarif_result(d, used.index(d.code)) for d in diagnostics],
+                                          diagnostics),
         }],
     }
+
+
+def _with_fingerprints(results: list[dict], diagnostics: Sequence[Diagnostic]) -> list[dict]:
+    """`partialFingerprints`: the same finding keeps its fingerprint when lines
+    move.  It hashes the rule, the file, the statement's line as written (spaces
+    trimmed) and the text the span covers, never a line number; findings that
+    hash alike are told apart by their order (`:1`, `:2`, ...), as code
+    scanning does with its own line hash."""
+    import hashlib
+
+    seen: dict[str, int] = {}
+    for result, diag in zip(results, diagnostics):
+        span = diag.span
+        parts = [diag.code, span.file.name if span else diag.file_name,
+                 span.file.line_text(span.line).strip() if span else "", span.text if span else ""]
+        digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        seen[digest] = seen.get(digest, 0) + 1
+        result["partialFingerprints"] = {"hostspecFinding/v1": f"{digest}:{seen[digest]}"}
+    return results
 
 
 def _sarif_result(diag: Diagnostic, rule_index: int) -> dict:
