@@ -12,6 +12,8 @@
    <= 12x the time of one with 200, in at most 250 MiB.
    The same host's `compile` <= 1.2x and `check` <= 1.0x of that import floor.
 4. check: bench/check_latency.py (`hostspec check` <= 1.3x its import baseline).
+5. lsp: bench/lsp_recheck.py (the language server's re-check of a 200-guest host
+   after an edit <= 0.9x a plain parse of the same text, in-process).
 
 Prints medians, ratios and pass/FAIL for each target; exits 1 if any fails.
 """
@@ -29,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import check_latency  # noqa: E402
 import generate  # noqa: E402
+import lsp_recheck  # noqa: E402
 from _common import (HOSTSPEC, PYTHON, Verdicts, interleaved, max_rss_mib,  # noqa: E402
                      milliseconds, parallel_capacity, wall)
 
@@ -132,8 +135,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sample", type=int, default=50, help="separate calls timed (default 50)")
     parser.add_argument("--guests", type=_sizes, default=(200, 2000), metavar="FEW,MANY",
                         help="the two host sizes the scale target compares (default 200,2000)")
-    parser.add_argument("--only", default="latency,fleet,scale,check",
-                        help="comma-separated subset of latency, fleet, scale, check")
+    parser.add_argument("--only", default="latency,fleet,scale,check,lsp",
+                        help="comma-separated subset of latency, fleet, scale, check, lsp")
     parser.add_argument("--work", metavar="DIR", default=None,
                         help="where inputs and outputs go (default: the system's temporary "
                              "directory); a tmpfs leaves the disk out of the numbers")
@@ -154,6 +157,9 @@ def main(argv: list[str]) -> int:
         if "check" in chosen:
             print()
             check_latency.main(args.latency_runs, verdicts)
+        if "lsp" in chosen:
+            print()
+            lsp_recheck.main(max(args.latency_runs, 31), verdicts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{load()}")

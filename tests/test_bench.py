@@ -17,7 +17,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 TARGETS = ["compile latency / import baseline", "compile, 20 guests / import floor",
            "check, 20 guests / import floor", "separate calls / -j 2", "-j 1 / -j 2",
            "check 4 guests / 2 guests", "compile 4 guests / 2 guests",
-           "peak memory, compile 4 guests", "check latency / import baseline"]
+           "peak memory, compile 4 guests", "check latency / import baseline",
+           "lsp re-check / plain parse"]
 
 
 def test_every_target_gets_a_verdict(tmp_path):
