@@ -29,8 +29,9 @@ GUESTS = 200
 
 
 def main(runs: int, verdicts: Verdicts | None = None) -> int:
-    from hostspec import api, parse
-    from hostspec.reparse import BlockParser
+    from hostspec import api
+    from hostspec.language import parse
+    from hostspec.language.reparse import BlockParser
 
     verdicts = verdicts if verdicts is not None else Verdicts()
     with tempfile.TemporaryDirectory(prefix="hostspec-bench-lsp-") as work:

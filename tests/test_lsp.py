@@ -387,7 +387,7 @@ async def test_malformed_messages_and_a_10_mib_document_do_not_kill_the_server(c
 
 
 def test_hostspec_check_never_imports_the_language_server():
-    probe = ("import sys\nfrom hostspec import cli\n"
+    probe = ("import sys\nfrom hostspec.commands import cli\n"
              "status = cli.main(['check', '-q', sys.argv[1]])\n"
              "assert status == 0, status\n"
              "loaded = [m for m in sys.modules if m.split('.')[0] in ('pygls', 'lsprotocol', 'cattrs')]\n"
