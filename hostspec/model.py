@@ -93,6 +93,8 @@ class Host:
     numa_nodes: int = 1
     kernel: tuple[int, int] = (6, 1)
     guest_overhead: int = 256 * MiB
+    boot: str = "grub"  # grub | bls | kernel-install | bootc | none
+    cmdline_budget: int = 1024  # bytes of hostspec's own kernel arguments
     kvm: Kvm = Kvm()
     hugepages: Hugepages = Hugepages()
     thp: Thp = Thp()
@@ -185,7 +187,8 @@ def _host(doc: dict) -> Host:
                           path + ("hugepages",))
     major, minor = (int(part) for part in doc.get("kernel", "6.1").split("."))
     scalars = {k.replace("-", "_"): v for k, v in doc.items()
-               if k in ("name", "cpu", "memory", "arch", "reserve", "numa-nodes", "guest-overhead")}
+               if k in ("name", "cpu", "memory", "arch", "reserve", "numa-nodes", "guest-overhead",
+                        "boot", "cmdline-budget")}
     return Host(
         **scalars, kernel=(major, minor), hugepages=hugepages, path=path,
         kvm=_sub(Kvm, doc.get("kvm"), path + ("kvm",)),

@@ -2,13 +2,15 @@
 # Install the Debian packages the test suite runs for real: git (pre-commit), kmod (modprobe),
 # shellcheck, dash and strace (apply-memory), systemd (systemd-analyze verify),
 # libvirt (virsh test driver, domain.rng; the embedded QEMU driver for
-# apply-domains), mkosi and ignition (image layouts), and a kernel, qemu,
-# busybox and cpio for the boot tests.  Needs root (or sudo); safe to run again.
+# apply-domains), mkosi and ignition (image layouts), a kernel, qemu,
+# busybox and cpio for the boot tests, and grub-mkconfig, kernel-install and
+# bootctl (systemd-boot) for the boot targets.  Needs root (or sudo); safe to
+# run again.
 set -eu
 
 PACKAGES="git kmod shellcheck dash systemd procps strace util-linux libvirt-clients libvirt0 libxml2-utils \
 qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils grub2-common grub-common \
-libvirt-daemon libvirt-daemon-driver-qemu mkosi ignition"
+libvirt-daemon libvirt-daemon-driver-qemu mkosi ignition systemd-boot"
 
 if [ "$(id -u)" -ne 0 ]; then
     exec sudo -E sh "$0" "$@"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hostspec.backends import tree as emit
-from hostspec.backends import (Context, apply_script, build_artifacts, cmdline, modprobe, preset, sysctl,
-                               systemd)
+from hostspec.backends import (Context, apply_script, build_artifacts, cmdline, grub, modprobe, preset,
+                               sysctl, systemd)
 from hostspec.model import GiB, KiB, MiB, from_document
 
 CTX = Context("hv.mem", "ab" * 32, "9.9.9", pathlib.Path("."))
@@ -33,7 +33,7 @@ def by_path(spec):
     return {a.path: a for a in artifacts}
 
 
-HOST_PATHS = {modprobe.PATH, cmdline.GRUB_PATH, cmdline.PLAIN_PATH, sysctl.PATH,
+HOST_PATHS = {modprobe.PATH, grub.PATH, cmdline.PLAIN_PATH, sysctl.PATH,
               apply_script.PATH, systemd.PATH, preset.PATH}
 
 
@@ -67,15 +67,15 @@ def test_pool_on_a_node_set_reserves_on_each_node():
 
 def test_runtime_only_pools_and_thp_defrag_give_no_kernel_arguments():
     spec = spec_of(hugepages=pools((2 * MiB, 64, None, "runtime")), thp={"defrag": "never"})
-    assert cmdline.GRUB_PATH not in by_path(spec) and cmdline.PLAIN_PATH not in by_path(spec)
+    assert grub.PATH not in by_path(spec) and cmdline.PLAIN_PATH not in by_path(spec)
 
 
 def test_grub_drop_in_appends_to_the_distribution_arguments():
     spec = spec_of(hugepages={"default-size": GiB, **pools((GiB, 8, None))})
-    grub = by_path(spec)[cmdline.GRUB_PATH].data.decode()
-    assert grub.splitlines()[-1] == ('GRUB_CMDLINE_LINUX="${GRUB_CMDLINE_LINUX:+$GRUB_CMDLINE_LINUX }'
+    drop_in = by_path(spec)[grub.PATH].data.decode()
+    assert drop_in.splitlines()[-1] == ('GRUB_CMDLINE_LINUX="${GRUB_CMDLINE_LINUX:+$GRUB_CMDLINE_LINUX }'
                                      'default_hugepagesz=1G hugepagesz=1G hugepages=8"')
-    assert "+=" not in grub
+    assert "+=" not in drop_in
 
 
 def test_kernel_cmdline_is_one_line_of_arguments():
@@ -259,16 +259,18 @@ def test_manifest_shape():
     data = emit.manifest("hv-01", artifacts, CTX)
     assert data.endswith(b"}\n")
     document = json.loads(data)
-    assert list(document) == ["hostspec", "host", "source", "artifacts"]
+    assert list(document) == ["hostspec", "host", "source", "boot", "artifacts"]
     assert document["source"] == {"file": "hv.mem", "sha256": "ab" * 32}
     assert document["hostspec"] == "9.9.9" and document["host"] == "hv-01"
     assert [a["path"] for a in document["artifacts"]] == sorted(a.path for a in artifacts)
     for entry, artifact in zip(document["artifacts"], artifacts):
-        assert list(entry) == ["path", "kind", "sha256", "takes_effect", "mode"]
+        assert list(entry) == ["path", "kind", "sha256", "takes_effect", "mode", "step"]
         assert entry["sha256"] == hashlib.sha256(artifact.data).hexdigest()
         assert entry["mode"] == ("0755" if artifact.path == apply_script.PATH else "0644")
         assert entry["kind"] in {"modprobe", "grub", "kernel-cmdline", "sysctl", "apply-script",
-                                 "systemd-unit", "systemd-preset", "libvirt-domain"}
+                                 "systemd-unit", "systemd-preset", "libvirt-domain", "bootc-kargs",
+                                 "apply-boot"}
+        assert entry["step"]
         assert entry["takes_effect"] in {"boot", "module-reload", "runtime", "guest-restart"}
     assert re.fullmatch(r"[\x20-\x7e\n]*", data.decode())
 
@@ -307,4 +309,4 @@ def test_any_host_gives_the_same_safe_artifacts_twice(host):
         assert artifact.data.decode("ascii").endswith("\n")
     made = {a.path for a in artifacts}
     assert (apply_script.PATH in made) == (systemd.PATH in made)
-    assert (cmdline.GRUB_PATH in made) == (cmdline.PLAIN_PATH in made)
+    assert (grub.PATH in made) == (cmdline.PLAIN_PATH in made)

@@ -80,17 +80,17 @@ def test_a_boot_pool_count_changed_needs_a_reboot(capsys, tmp_path):
     report = plan_json(capsys, tmp_path, BASE.replace("count 2048", "count 3072"))
     words = ["`hugepagesz=2M hugepages=0:2048,1:2048` -> `hugepagesz=2M hugepages=0:3072,1:3072`"]
     assert changes(report) == {
-        "etc/default/grub.d/50-hostspec.cfg": ("changed", "boot", words),
+        "etc/default/grub.d/99-hostspec.cfg": ("changed", "boot", words),
         "etc/hostspec/kernel-cmdline": ("changed", "boot", words)}
     assert report["most_disruptive"] == "boot"
-    assert report["action"].startswith("needs a reboot (update-grub first")
+    assert report["action"] == "needs a reboot: run `update-grub`, then reboot"
 
 
 def test_thp_enabled_changes_the_cmdline_and_apply_memory_and_needs_a_reboot(capsys, tmp_path):
     report = plan_json(capsys, tmp_path, BASE.replace("thp { defrag madvise }",
                                                       "thp { enabled madvise; defrag madvise }"))
     assert changes(report) == {
-        "etc/default/grub.d/50-hostspec.cfg": ("changed", "boot",
+        "etc/default/grub.d/99-hostspec.cfg": ("changed", "boot",
                                                ["adds `transparent_hugepage=madvise`"]),
         "etc/hostspec/kernel-cmdline": ("changed", "boot", ["adds `transparent_hugepage=madvise`"]),
         "usr/libexec/hostspec/apply-memory": ("changed", "runtime",

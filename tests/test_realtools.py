@@ -19,7 +19,7 @@ import update_golden
 from hostspec.version import __version__
 from hostspec.commands import cli
 from hostspec.backends import tree as emit
-from hostspec.backends import apply_domains, apply_script, cmdline, modprobe, preset, systemd
+from hostspec.backends import apply_domains, apply_script, cmdline, grub, modprobe, preset, systemd
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CASES = update_golden.case_dirs()
@@ -116,7 +116,7 @@ SOURCE_LIKE_GRUB_MKCONFIG = ('set -e; . "$1"; for x in "$2"/*.cfg; do if [ -e "$
     ('GRUB_CMDLINE_LINUX=""\n', "", "unset"),
     (None, "", "quiet"),  # Debian's own default file, as grub2-common installs it
 ])
-@pytest.mark.parametrize("case", cases_with(cmdline.GRUB_PATH))
+@pytest.mark.parametrize("case", cases_with(grub.PATH))
 def test_dash_under_set_e_keeps_the_distribution_arguments(trees, tmp_path, case, default_grub,
                                                            distro_args, default_args):
     stand_in = tmp_path / "grub"
@@ -128,15 +128,15 @@ def test_dash_under_set_e_keeps_the_distribution_arguments(trees, tmp_path, case
         stand_in.write_text(default_grub)
     ours = (trees[case] / cmdline.PLAIN_PATH).read_text().strip()
     done = run(tool("dash", "dash"), "-c", SOURCE_LIKE_GRUB_MKCONFIG, "dash", stand_in,
-               (trees[case] / cmdline.GRUB_PATH).parent)
+               (trees[case] / grub.PATH).parent)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     expected_linux = f"{distro_args} {ours}" if distro_args else ours
     assert done.stdout == f"{expected_linux}|{default_args}"
 
 
-@pytest.mark.parametrize("case", cases_with(cmdline.GRUB_PATH))
+@pytest.mark.parametrize("case", cases_with(grub.PATH))
 def test_grub_drop_in_is_clean_posix_sh(trees, case):
-    drop_in = trees[case] / cmdline.GRUB_PATH
+    drop_in = trees[case] / grub.PATH
     done = run(tool("shellcheck", "shellcheck"), "-s", "sh", "-e", "SC2034", drop_in)
     assert done.returncode == 0, done.stdout
     assert drop_in.name.endswith(".cfg")  # grub-mkconfig ignores other names
@@ -249,10 +249,10 @@ def grub_mkconfig_linux_lines(drop_in: pathlib.Path, work: pathlib.Path) -> list
     return [line.split()[2:] for line in text.splitlines() if line.split()[:1] == ["linux"]]
 
 
-@pytest.mark.parametrize("case", cases_with(cmdline.GRUB_PATH))
+@pytest.mark.parametrize("case", cases_with(grub.PATH))
 def test_real_grub_mkconfig_puts_the_arguments_on_every_entry(trees, tmp_path, case):
     ours = (trees[case] / cmdline.PLAIN_PATH).read_text().split()
-    entries = grub_mkconfig_linux_lines(trees[case] / cmdline.GRUB_PATH, tmp_path)
+    entries = grub_mkconfig_linux_lines(trees[case] / grub.PATH, tmp_path)
     assert len(entries) >= 2  # the normal entry and the recovery entry
     for words in entries:
         start = words.index(ours[0])
@@ -273,19 +273,19 @@ def test_a_source_file_name_cannot_break_out_of_a_header(tmp_path, name):
     shown = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._+,@=-") else "_" for ch in name)
     manifest = (tree / emit.MANIFEST).read_text()
     assert f'"file": "{shown}"' in manifest
-    for path in (cmdline.GRUB_PATH, apply_script.PATH, systemd.PATH, modprobe.PATH):
+    for path in (grub.PATH, apply_script.PATH, systemd.PATH, modprobe.PATH):
         data = (tree / path).read_bytes()
         data.decode("ascii")
         lines = data.decode().splitlines()
         body = lines[1:] if lines[0].startswith("#!") else lines
         assert body[0] == f"# hostspec {__version__} from {shown}: generated, do not edit"
-    for script in (cmdline.GRUB_PATH, apply_script.PATH):
+    for script in (grub.PATH, apply_script.PATH):
         assert run(tool("shellcheck", "shellcheck"), "-s", "sh", "-e", "SC2034", tree / script).returncode == 0
-    grub = work / "grub"
-    grub.write_text('GRUB_CMDLINE_LINUX="ro"\n')
-    done = run(tool("dash", "dash"), "-c", SOURCE_LIKE_GRUB_MKCONFIG, "dash", grub,
-               (tree / cmdline.GRUB_PATH).parent, cwd=work)
+    default_grub = work / "grub"
+    default_grub.write_text('GRUB_CMDLINE_LINUX="ro"\n')
+    done = run(tool("dash", "dash"), "-c", SOURCE_LIKE_GRUB_MKCONFIG, "dash", default_grub,
+               (tree / grub.PATH).parent, cwd=work)
     assert done.returncode == 0 and done.stderr == "" and done.stdout.startswith("ro default_hugepagesz=1G ")
     assert run(tool("dash", "dash"), "-n", tree / apply_script.PATH).returncode == 0
-    assert list(work.iterdir()) == [grub]  # nothing ran: no PWNED
+    assert list(work.iterdir()) == [default_grub]  # nothing ran: no PWNED
     assert verify_unit(tree, tmp_path).stderr == ""

@@ -30,6 +30,23 @@ class Artifact:
     takes_effect: str  # boot, module-reload, runtime, guest-restart
     mode: int = 0o644
     summary: str = ""  # what it changes, in a few words, for `hostspec explain`
+    step: str = ""     # what makes it take effect, when its kind's usual step is not it
+
+
+# What makes an artifact of each kind take effect; boot artifacts say their own.
+KIND_STEPS = {
+    "modprobe": "reload the KVM module (every guest stopped), or reboot",
+    "sysctl": "run `sysctl --system`, or reboot",
+    "apply-script": "run it, or reboot (its service runs it at every boot)",
+    "systemd-unit": "run `systemctl daemon-reload`, then `systemctl preset` the unit",
+    "systemd-preset": "run `systemctl preset` for the units it names",
+    "libvirt-domain": "run `/usr/libexec/hostspec/apply-domains`, then restart the guest",
+}
+
+
+def step_of(artifact: Artifact) -> str:
+    """What an operator does so that the artifact takes effect."""
+    return artifact.step or KIND_STEPS.get(artifact.kind, "")
 
 
 def safe_source_name(name: str) -> str:
@@ -57,7 +74,7 @@ Backend = Callable[[Spec, Context], "tuple[list[Artifact], list[Diagnostic]]"]
 # XML backend is added when present (it imports lxml, which `check` never needs).
 _HOST_BACKENDS = (
     ("modprobe", "modprobe_options"),
-    ("cmdline", "kernel_cmdline"),
+    ("boot", "boot_artifacts"),  # the plain line (cmdline.py) and the `boot` target's place
     ("sysctl", "sysctl_settings"),
     ("apply_script", "apply_memory"),
     ("systemd", "memory_unit"),

@@ -1,21 +1,24 @@
-"""The kernel command line: a GRUB drop-in and a plain one-line file.
+"""The kernel command line: the one argument list, its checks, and a plain one-line file.
 
 Arguments, in order: `default_hugepagesz=`, then per boot pool size
 (ascending) `hugepagesz=SIZE hugepages=COUNT` (or the per-node form
-`hugepages=0:64,1:64`), then `transparent_hugepage=MODE`.  The GRUB drop-in
-is shell, so every argument must match a strict token pattern first.
+`hugepages=0:64,1:64`), then `transparent_hugepage=MODE`.  Every argument
+must match a strict token pattern first: some targets write shell.  The boot
+targets (`boot` key, backends/boot.py) only place this list.
 """
 from __future__ import annotations
 
+import pathlib
 import re
 from typing import Iterator
 
 from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic
+from hostspec.language.index import SpanIndex
+from hostspec.language.units import format_size
 from hostspec.model import KiB, Pool, Spec
 from hostspec.backends import Artifact, Context, header
 
-GRUB_PATH = "etc/default/grub.d/50-hostspec.cfg"
 PLAIN_PATH = "etc/hostspec/kernel-cmdline"
 SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:+-]+)?")
 
@@ -75,25 +78,82 @@ def checked_arguments(spec: Spec, ctx: Context) -> tuple[list[str], list[Diagnos
     return words, problems
 
 
+def line_of(words: list[str]) -> str:
+    """The arguments as one command line fragment, the way every target writes them."""
+    return " ".join(words)
+
+
+def budget_problems(spec: Spec, index: SpanIndex) -> list[Diagnostic]:
+    """HS0410 when hostspec's own arguments are longer than `cmdline-budget` bytes.
+
+    The boot loader hands the kernel at most COMMAND_LINE_SIZE bytes (2048 on
+    x86_64 and arm64), the distribution's and the admin's arguments included,
+    and the kernel cuts the rest off without a word.  Per-node pools are what
+    grows: `hugepages=0:64,1:64,...` is one `N:COUNT` per node.
+    """
+    host = spec.host
+    words = [word for word, _ in arguments(spec)]
+    length = len(line_of(words))
+    if length <= host.cmdline_budget:
+        return []
+    grouped = boot_pools(spec)
+    savings = []
+    for size, pools in grouped.items():
+        if all(pool.nodes is not None for pool in pools):
+            merged = f"hugepages={sum(pool.count * len(pool.nodes) for pool in pools)}"
+            savings.append((len(_count_argument(pools)) - len(merged), size, pools, merged))
+    savings.sort(key=lambda item: (-item[0], item[1]))
+    chosen, left = [], length
+    for saved, size, pools, merged in savings:
+        if left <= host.cmdline_budget or saved <= 0:
+            break
+        chosen.append((size, pools, merged))
+        left -= saved
+    worst = chosen[0][1] if chosen else max(grouped.values(), key=len, default=())
+    span = index.at(worst[0].path) if worst else index.at(host.hugepages.path)
+    labels = [(index.at(pool.path), "a per-node pool on the command line")
+              for _, pools, _ in chosen for pool in pools[1:6]]
+    message = (f"hostspec's kernel arguments are {length} bytes, over the "
+               f"{host.cmdline_budget}-byte budget (`cmdline-budget`)")
+    if chosen and left <= host.cmdline_budget:
+        names = " and ".join(
+            f"the {format_size(size)} pools on {len({n for p in pools for n in p.nodes})} nodes "
+            f"into `pool {format_size(size).replace(' ', '')} count {merged.split('=')[1]}`"
+            for size, pools, merged in chosen)
+        hint = (f"merge {names} (spread over the nodes, no `node`), which brings the line "
+                f"to {left} bytes; or keep the per-node counts `at runtime`, or raise "
+                "`cmdline-budget` (the kernel takes at most 2048 bytes, every other "
+                "argument included)")
+    else:
+        hint = ("reserve some pools at runtime (`at runtime`) instead of at boot, or raise "
+                "`cmdline-budget` (the kernel takes at most 2048 bytes, every other argument "
+                "included)")
+    return [diag("HS0410", message, span, hint=hint, labels=labels)]
+
+
+def argument_problems(spec: Spec, index: SpanIndex) -> list[Diagnostic]:
+    """What `check` reports about the command line: unsafe tokens and the budget."""
+    _, unsafe = checked_arguments(spec, Context("spec", "-", "", pathlib.Path("."), index))
+    return unsafe or budget_problems(spec, index)
+
+
 def kernel_cmdline(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]:
-    """The GRUB drop-in and the plain argument file, when there are arguments."""
+    """The plain argument file (every boot target gets it), or HS0401."""
     words, problems = checked_arguments(spec, ctx)
     if problems or not words:
         return [], problems
-    line = " ".join(words)
-    # `${VAR:+$VAR }` keeps the distribution's arguments and adds no stray
-    # leading space; plain POSIX sh, since grub-mkconfig sources this with
-    # dash under `set -e`.
-    grub = (header(ctx) + '# read by Debian/Ubuntu grub-mkconfig after /etc/default/grub; '
-            'run update-grub\n'
-            f'GRUB_CMDLINE_LINUX="${{GRUB_CMDLINE_LINUX:+$GRUB_CMDLINE_LINUX }}{line}"\n')
-    summary = "kernel arguments (" + _topics(words) + "); next boot"
-    return [
-        Artifact(GRUB_PATH, grub.encode("ascii"), "grub", "boot",
-                 summary=summary + " after update-grub"),
-        Artifact(PLAIN_PATH, (line + "\n").encode("ascii"), "kernel-cmdline", "boot",
-                 summary=summary + " once handed to grubby, kernel-install or the boot loader"),
-    ], []
+    return [Artifact(PLAIN_PATH, (line_of(words) + "\n").encode("ascii"), "kernel-cmdline", "boot",
+                     summary=summary_of(words) + "; the plain line, for any boot tool")], []
+
+
+def words_of(plain: list[Artifact]) -> list[str]:
+    """The arguments back from the plain file (none when it was not written)."""
+    return plain[0].data.decode("ascii").split() if plain else []
+
+
+def summary_of(words: list[str]) -> str:
+    """`kernel arguments (reserves huge pages at boot, ...); next boot`."""
+    return "kernel arguments (" + _topics(words) + "); next boot"
 
 
 def _topics(words: list[str]) -> str:

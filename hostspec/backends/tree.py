@@ -22,7 +22,7 @@ import tempfile
 from typing import Callable, Iterable, Optional
 
 from hostspec import records
-from hostspec.backends import MODE_FILE, Artifact, Context
+from hostspec.backends import MODE_FILE, Artifact, Context, step_of
 
 MANIFEST = "usr/share/hostspec/hostspec-manifest.json"
 # Where earlier trees kept it: copied over `/`, it landed in `/`, which is
@@ -52,25 +52,26 @@ class HostTree:
     files: dict[str, File]
 
 
-def manifest(host: str, artifacts: Iterable[Artifact], ctx: Context) -> bytes:
+def manifest(host: str, artifacts: Iterable[Artifact], ctx: Context, boot: str = "grub") -> bytes:
     """The manifest (at MANIFEST): fixed key order, artifacts by path, trailing newline."""
     document = {
         "hostspec": ctx.version,
         "host": host,
         "source": {"file": ctx.source_name, "sha256": ctx.source_sha256},
+        "boot": boot,
         "artifacts": [
             {"path": a.path, "kind": a.kind, "sha256": hashlib.sha256(a.data).hexdigest(),
-             "takes_effect": a.takes_effect, "mode": f"{a.mode:04o}"}
+             "takes_effect": a.takes_effect, "mode": f"{a.mode:04o}", "step": step_of(a)}
             for a in sorted(artifacts, key=lambda a: a.path)
         ],
     }
     return (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def host_tree(host: str, artifacts: list[Artifact], ctx: Context) -> HostTree:
+def host_tree(host: str, artifacts: list[Artifact], ctx: Context, boot: str = "grub") -> HostTree:
     """The files of one host's tree: the artifacts and the manifest."""
     files = {a.path: File(a.data, a.mode) for a in artifacts}
-    files[MANIFEST] = File(manifest(host, artifacts, ctx), MODE_FILE)
+    files[MANIFEST] = File(manifest(host, artifacts, ctx, boot), MODE_FILE)
     for path in files:
         safe_relative(path)
     return HostTree(host, ctx.source_name, dict(sorted(files.items())))

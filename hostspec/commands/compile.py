@@ -85,7 +85,7 @@ def compile_file(name: str, include_paths: Sequence[str] = (),
     ctx = context_for(result)
     artifacts, problems = build_artifacts(result.spec, ctx)
     if not has_errors(problems):
-        tree = hosttree.host_tree(result.spec.host.name, artifacts, ctx)
+        tree = hosttree.host_tree(result.spec.host.name, artifacts, ctx, result.spec.host.boot)
         tree, packing = pack(layout, tree, result.spec, ctx)
         problems += packing
     result.diagnostics = sort_diagnostics(result.diagnostics + problems)

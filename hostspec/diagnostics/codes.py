@@ -99,7 +99,9 @@ _TABLE = [
     ("HS0406", "base-too-large", E, "the `base` file is larger than hostspec reads"),
     ("HS0407", "domain-cannot-express", E, "a guest setting the domain XML cannot express"),
     ("HS0408", "duplicate-host", E, "two files in one call name the same host"),
-    ("HS0409", "repeated-kernel-argument", E, "an image layout whose tool keeps one copy of a repeated kernel argument"),
+    ("HS0409", "repeated-kernel-argument", E, "a boot target or image layout whose tool keeps one copy of a repeated kernel argument"),
+    ("HS0410", "kernel-cmdline-too-long", E, "hostspec's kernel arguments exceed `cmdline-budget` bytes"),
+    ("HS0411", "bootc-unordered-update", W, "boot pools of several sizes, whose order `bootc upgrade` does not keep"),
     # input and output
     ("HS0901", "source-too-large", E, "an input file is larger than 16 MiB"),
     ("HS0902", "unreadable-input", E, "an input file cannot be read"),

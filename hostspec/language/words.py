@@ -9,6 +9,7 @@ from hostspec.language import values as v
 HOST_KEYS: dict[str, Callable] = {
     "cpu": v.word, "arch": v.word, "memory": v.size, "reserve": v.size,
     "numa-nodes": v.count, "kernel": v.version, "guest-overhead": v.size,
+    "boot": v.word, "cmdline-budget": v.count,
 }
 HOST_BLOCKS: dict[str, dict[str, Callable]] = {
     "kvm": {"ept": v.switch, "vpid": v.switch, "npt": v.switch, "nested": v.switch},

@@ -16,6 +16,7 @@ from typing import Optional
 
 from hostspec import records
 from hostspec.version import __version__
+from hostspec.backends.boot import STEPS
 from hostspec.commands.audit.items import Item, items
 from hostspec.commands.explain import Section, Table, own_format_option, to_markdown, to_text
 from hostspec.live.root import read_under
@@ -111,7 +112,15 @@ def audit_sections(spec: Spec, root: pathlib.Path, findings: list[Finding]) -> l
                                  for f in findings if f.status == "unknown"))  # each file once
     tables = (Table(("item", "expected", "actual", "status"), rows),) if rows else ()
     return [Section(f"Audit of host `{spec.host.name}`", (f"root {root}",)),
-            Section("Items", tables=tables, after=unread + (verdict(findings),))]
+            Section("Items", tables=tables, after=unread + boot_step(spec, findings)
+                    + (verdict(findings),))]
+
+
+def boot_step(spec: Spec, findings: list[Finding]) -> tuple[str, ...]:
+    """What puts drifted kernel arguments right, for the spec's boot target."""
+    if any(f.status == "drift" and f.item.path == "proc/cmdline" for f in findings):
+        return (f"kernel arguments drifted (boot {spec.host.boot}): {STEPS[spec.host.boot]}",)
+    return ()
 
 
 def audit_json(spec: Spec, root: pathlib.Path, findings: list[Finding]) -> dict:
@@ -123,4 +132,5 @@ def audit_json(spec: Spec, root: pathlib.Path, findings: list[Finding]) -> dict:
                    "actual": f.actual, "status": f.status, "error": f.error} for f in findings],
         "result": result[exit_status(findings)],
         "summary": verdict(findings),
+        
     }

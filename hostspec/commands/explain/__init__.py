@@ -15,6 +15,7 @@ from typing import Optional
 
 from hostspec import records
 from hostspec.version import __version__
+from hostspec.backends import step_of
 from hostspec.checks.demand import Capacity, analyse
 from hostspec.checks.context import guest_names
 from hostspec.diagnostics import has_errors, sort_diagnostics
@@ -215,7 +216,11 @@ def _flags(guest: Guest) -> str:
 def _artifact_section(artifacts: list) -> Section:
     rows = tuple((a.path, a.takes_effect, a.summary) for a in artifacts)
     worst = most_disruptive(artifacts)
-    after = (f"Most disruptive step ({worst}): {EFFECT_WORDS[worst]}",) if worst else ()
+    words = EFFECT_WORDS.get(worst, "")
+    if worst == "boot":  # the boot target's own step: update-grub, apply-boot, bootc upgrade
+        step = next((step_of(a) for a in artifacts if a.takes_effect == "boot"), "")
+        words = f"this change needs a reboot: {step}"
+    after = (f"Most disruptive step ({worst}): {words}",) if worst else ()
     if not artifacts:
         return Section("Artifacts", lines=("nothing to write",))
     return Section("Artifacts", tables=(Table(("path", "takes effect", "what it changes"), rows),),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from hostspec.backends import step_of
 from hostspec.checks.demand import Capacity, SizeFit
 from hostspec.model import Spec
 
@@ -21,11 +22,12 @@ def explain_json(spec: Spec, capacity: Capacity, artifacts: Optional[list], vers
         "hostspec": version,
         "host": {"name": host.name, "cpu": host.cpu, "arch": host.arch, "memory": host.memory,
                  "reserve": host.reserve, "numa_nodes": host.numa_nodes,
-                 "kernel": f"{host.kernel[0]}.{host.kernel[1]}"},
+                 "kernel": f"{host.kernel[0]}.{host.kernel[1]}", "boot": host.boot},
         "capacity": capacity_json(spec, capacity),
         "guests": [_guest(spec, g) for g in spec.guests],
         "artifacts": None if artifacts is None else [
-            {"path": a.path, "kind": a.kind, "takes_effect": a.takes_effect, "summary": a.summary}
+            {"path": a.path, "kind": a.kind, "takes_effect": a.takes_effect, "summary": a.summary,
+             "step": step_of(a)}
             for a in artifacts],
         "most_disruptive": most_disruptive(artifacts or []),
     }

@@ -17,6 +17,7 @@ from typing import Optional
 from hostspec import api, records
 from hostspec.version import __version__
 from hostspec.backends import Artifact, Context, apply_domains, apply_script, build_artifacts
+from hostspec.backends.boot import STEPS
 from hostspec.backends.modprobe import MODULE_KEYS
 from hostspec.backends.sysctl import default_page_size, default_runtime_pool
 from hostspec.checks.context import guest_names
@@ -131,9 +132,8 @@ def _guests(old: Spec, new: Spec, changes: list[Change]) -> dict:
 
 
 def _boot_words(plan: Plan, spec: Spec) -> str:
-    # Only the command line (GRUB drop-in, kernel-cmdline) takes effect at boot.
-    return ("needs a reboot (update-grub first, or hand etc/hostspec/kernel-cmdline "
-            "to your boot loader's tool)")
+    # Only the command line takes effect at boot; the target says how it gets there.
+    return f"needs a reboot: {STEPS[spec.host.boot]}"
 
 
 def _module_words(plan: Plan, spec: Spec) -> str:

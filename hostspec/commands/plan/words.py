@@ -148,6 +148,7 @@ def _domain(old: Spec, new: Spec, old_art: Optional[Artifact], new_art: Optional
 
 WORDS: dict[str, Words] = {
     "modprobe": _modprobe, "grub": _cmdline, "kernel-cmdline": _cmdline, "sysctl": _sysctl,
+    "bootc-kargs": _cmdline, "apply-boot": _cmdline,
     "apply-script": _apply_memory, "systemd-unit": _unit, "systemd-preset": _unit,
     "libvirt-domain": _domain,
 }
