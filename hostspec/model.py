@@ -7,7 +7,7 @@ back at the source.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterator, Optional
 
 import attrs
 
@@ -221,3 +221,50 @@ def from_document(doc: dict) -> Spec:
     """The model of a schema-valid document."""
     guests = tuple(_guest(g, i) for i, g in enumerate(doc.get("guests", ())))
     return Spec(_host(doc["host"]), guests)
+
+
+# -- the kernel command line a spec asks for ---------------------------------------
+# One function for every target and check: `default_hugepagesz=`, then per boot
+# pool size (ascending) `hugepagesz=SIZE hugepages=COUNT` (or the per-node form
+# `hugepages=0:64,1:64`), then `transparent_hugepage=MODE`.
+
+_UNITS = (("G", 1024 ** 3), ("M", 1024 ** 2), ("K", KiB))
+
+
+def kernel_size(size: int) -> str:
+    """A page size the way the kernel documents it: 64K, 2M, 32M, 1G."""
+    for suffix, unit in _UNITS:
+        if size % unit == 0:
+            return f"{size // unit}{suffix}"
+    return str(size)
+
+
+def boot_pools(spec: Spec) -> dict[int, list[Pool]]:
+    """Boot pools grouped by page size, sizes ascending."""
+    grouped: dict[int, list[Pool]] = {}
+    for pool in sorted(spec.host.hugepages.pools, key=lambda p: p.size):
+        if pool.at_boot:
+            grouped.setdefault(pool.size, []).append(pool)
+    return grouped
+
+
+def count_argument(pools: list[Pool]) -> str:
+    """`hugepages=N` for a spread pool, `hugepages=0:N,1:M` for per-node pools."""
+    spread = [pool for pool in pools if pool.nodes is None]
+    if spread:
+        return f"hugepages={sum(pool.count for pool in spread)}"
+    per_node = {node: pool.count for pool in pools for node in pool.nodes}
+    return "hugepages=" + ",".join(f"{node}:{count}" for node, count in sorted(per_node.items()))
+
+
+def kernel_arguments(spec: Spec) -> Iterator[tuple[str, tuple]]:
+    """(argument, document path that asked for it), in command line order."""
+    hugepages = spec.host.hugepages
+    if hugepages.default_size is not None:
+        yield (f"default_hugepagesz={kernel_size(hugepages.default_size)}",
+               hugepages.path + ("default-size",))
+    for size, pools in boot_pools(spec).items():
+        yield f"hugepagesz={kernel_size(size)}", pools[0].path
+        yield count_argument(pools), pools[0].path
+    if spec.host.thp.enabled is not None:
+        yield f"transparent_hugepage={spec.host.thp.enabled}", spec.host.thp.path + ("enabled",)

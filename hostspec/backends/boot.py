@@ -3,8 +3,9 @@
 The argument list is built and checked once (cmdline.py); each target module
 only places it: `grub` (Debian drop-in), `bootc` (kargs.d TOML), `bls` and
 `kernel-install` (the apply-boot script), `none` (nothing beyond the plain
-`etc/hostspec/kernel-cmdline`).  Each module has `place(spec, ctx, words)`
-and, where the target cannot express a list, `problems(spec, index, words)`.
+`etc/hostspec/kernel-cmdline`).  Each module has `place(spec, ctx, words)`;
+what a target cannot express is a check (checks/boot.py), so that `check`
+reaches compile's verdict.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import importlib
 import attrs
 
 from hostspec.diagnostics import Diagnostic
-from hostspec.language.index import SpanIndex
 from hostspec.model import Spec
 from hostspec.backends import Artifact, Context
 
@@ -56,14 +56,3 @@ def place(spec: Spec, ctx: Context, words: list[str]) -> tuple[list[Artifact], l
     if module is None:
         return [], []
     return module.place(spec, ctx, words)
-
-
-def boot_problems(spec: Spec, index: SpanIndex) -> list[Diagnostic]:
-    """What `check` reports about the command line: the list's own checks, then the target's."""
-    from hostspec.backends.cmdline import argument_problems, arguments
-
-    found = argument_problems(spec, index)
-    module = _module(spec.host.boot)
-    if module is not None and hasattr(module, "problems"):
-        found += module.problems(spec, index, [word for word, _ in arguments(spec)])
-    return found

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 
-from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic
-from hostspec.language.index import SpanIndex
 from hostspec.model import Spec
 from hostspec.backends import Artifact, Context, header
 
@@ -39,29 +37,3 @@ def place(spec: Spec, ctx: Context, words: list[str]) -> tuple[list[Artifact], l
     summary = ("kernel arguments for bootc images" if words else
                "no kernel arguments: removes those an older image's file added")
     return [Artifact(PATH, text.encode("ascii"), "bootc-kargs", "boot", summary=summary)], []
-
-
-def problems(spec: Spec, index: SpanIndex, words: list[str]) -> list[Diagnostic]:
-    """What bootc's set-like handling of kargs.d cannot carry."""
-    found = []
-    boot_span = index.at(spec.host.path + ("boot",))
-    seen: set[str] = set()
-    for word in words:
-        if word in seen:
-            pools = [p for p in spec.host.hugepages.pools if p.at_boot]
-            where = index.at(pools[-1].path) if pools else boot_span
-            found.append(diag(
-                "HS0409", f"`{word}` appears twice on the command line, and bootc drops the second",
-                where, hint="give each boot pool size a different count (or per-node counts), "
-                            "or reserve one size `at runtime`",
-                labels=[(boot_span, "bootc combines kernel arguments as a set")]))
-        seen.add(word)
-    sizes = [w for w in words if w.startswith("hugepagesz=")]
-    if len(sizes) > 1 and not found:
-        found.append(diag(
-            "HS0411", "with more than one boot pool size, `bootc upgrade` can attach a changed "
-                      "count to the wrong size", boot_span,
-            hint="bootc appends a changed argument at the end of the line, after the last "
-                 "`hugepagesz=`: keep one size at boot and reserve the others `at runtime`, "
-                 "or change counts by a fresh install"))
-    return found

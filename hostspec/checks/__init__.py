@@ -8,10 +8,10 @@ from __future__ import annotations
 from hostspec.diagnostics import Diagnostic
 from hostspec.language.index import SpanIndex
 from hostspec.model import Spec
-from hostspec.checks import capacity, guests, hugepages, kvm, targets, tuning
+from hostspec.checks import boot, capacity, guests, hugepages, kvm, targets, tuning
 from hostspec.checks.context import Context
 
-TOPICS = (kvm, hugepages, tuning, guests, capacity, targets)
+TOPICS = (kvm, hugepages, tuning, guests, capacity, targets, boot)
 
 
 def all_checks():
