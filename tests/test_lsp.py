@@ -411,4 +411,4 @@ def test_every_key_hover_agrees_with_the_language_reference():
         assert f"| `{name}` | {values} |" in (host_table if where == "host" else guest_table)
         assert KEYS[where, name][1] == default, (where, name)
         checked += 1
-    assert checked == 15
+    assert checked == 17

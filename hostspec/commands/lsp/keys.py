@@ -12,6 +12,8 @@ KEYS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("host", "numa-nodes"): ("count >= 1", "`1`", "How many NUMA nodes the host has; pools and bindings name nodes 0 to N-1."),
     ("host", "kernel"): ("`MAJOR.MINOR`", "`6.1`", "The host kernel's version: which options and forms it understands."),
     ("host", "guest-overhead"): ("size", "`256MiB`", "Memory counted for each guest beyond its RAM (QEMU, page tables, devices)."),
+    ("host", "boot"): ("`grub` | `bls` | `kernel-install` | `bootc` | `none`", "`grub`", "Which boot stack puts the kernel arguments on the next boot's command line (docs/boot-targets.md)."),
+    ("host", "cmdline-budget"): ("count, 64..2048 (bytes)", "`1024`", "The longest hostspec's own kernel arguments may be; the kernel takes at most 2048 bytes in all."),
     ("host", "kvm"): ("block", "kernel defaults", "Options of the KVM module: `ept`/`vpid` (Intel), `npt` (AMD), `nested`."),
     ("host", "hugepages"): ("block", "no pools", "Huge page pools (`pool SIZE count N [node SET] [at boot|runtime]`) and `default-size`."),
     ("host", "thp"): ("block", "kernel defaults", "Transparent huge pages: `enabled` and `defrag`."),
@@ -54,6 +56,7 @@ TOP_WORDS = ("hostspec", "include", "host", "template", "guest")
 ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("host", "cpu"): ("intel", "amd"),
     ("host", "arch"): ("x86_64", "aarch64"),
+    ("host", "boot"): ("grub", "bls", "kernel-install", "bootc", "none"),
     ("host.thp", "enabled"): ("always", "madvise", "never"),
     ("host.thp", "defrag"): ("always", "defer", "defer+madvise", "madvise", "never"),
     ("host.ksm", "run"): ("on", "off", "unmerge"),
