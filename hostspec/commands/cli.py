@@ -28,6 +28,8 @@ EXTERNAL_COMMANDS = {
             "hostspec fmt --check examples/*.mem"),
     "audit": ("hostspec.commands.audit", "compare a live host with its spec",
               "hostspec audit examples/lab.mem --root /"),
+    "import": ("hostspec.commands.import_", "draft a host's spec from the running host and its domains",
+               "hostspec import --root / -o hv-07.mem"),
     "plan": ("hostspec.commands.plan", "what changes between two versions of a spec, and what it needs",
              "hostspec plan old/hv-07.mem hv-07.mem"),
     "lsp": ("hostspec.commands.lsp", "a language server for editors, on stdin and stdout (needs hostspec[lsp])",
