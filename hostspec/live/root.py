@@ -122,11 +122,11 @@ class Root:
     def is_dir(self, path: str) -> bool:
         try:
             return self.resolve(path).is_dir()
-        except Unreadable:
+        except (Unreadable, OSError):
             return False
 
     def exists(self, path: str) -> bool:
         try:
             return os.path.lexists(self.resolve(path))
-        except Unreadable:
+        except (Unreadable, OSError):
             return False

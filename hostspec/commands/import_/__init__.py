@@ -51,8 +51,10 @@ def _say(text: str) -> None:
 
 def run(args) -> int:
     root_dir = pathlib.Path(args.root)
-    if not root_dir.is_dir():
-        _say(f"cannot read `{root_dir}`: {'not a directory' if root_dir.exists() else 'no such directory'}")
+    try:
+        os.listdir(root_dir)
+    except OSError as exc:
+        _say(f"cannot read `{root_dir}`: {exc.strerror}; nothing written")
         return EXIT_UNREADABLE
     root = Root(root_dir)
     host, errors = read_host(root)
@@ -61,10 +63,11 @@ def run(args) -> int:
         if args.connect:
             guests = read_connection(args.connect)
         elif args.domains:
-            if not pathlib.Path(args.domains).is_dir():
-                errors.append(Unreadable(args.domains, "not a directory"))
-            else:
+            try:
+                os.listdir(args.domains)
                 guests = read_directory(Root(pathlib.Path(args.domains)), ".")
+            except OSError as exc:
+                errors.append(Unreadable(args.domains, exc.strerror or str(exc)))
         else:
             guests = read_directory(root, DOMAIN_DIR)
     except (Unreadable, Malformed) as exc:
