@@ -100,7 +100,8 @@ def pools(host: HostFacts, notes: list[Note]) -> list[PoolLine]:
             if total != boot[None]:
                 notes.append(Note("proc/cmdline", f"the kernel holds {total} pages of "
                                   f"{size(size_)}, not the {boot[None]} the boot line reserves "
-                                  "(a size reserved by a bare `hugepages=` has no runtime pool)"))
+                                  "(the boot reservation fell short, or pages were added or freed "
+                                  "since; a size reserved by a bare `hugepages=` has no runtime pool)"))
             continue
         if boot:
             found += _grouped(boot, size_, "boot")
