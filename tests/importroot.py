@@ -24,6 +24,17 @@ KVM = {"intel": ("kvm_intel", {"ept": "Y", "vpid": "Y", "nested": "Y"}),
        "amd": ("kvm_amd", {"npt": "Y", "nested": "1"})}
 
 
+# What each boot stack leaves on a host (TARGETS.md); `none` leaves nothing to see.
+BOOT_FILES = {
+    "grub": {"etc/os-release": 'ID=debian\nVERSION_ID="12"\n', "etc/default/grub": "GRUB_TIMEOUT=5\n"},
+    "bls": {"etc/os-release": 'ID="rhel"\nID_LIKE="fedora"\n', "etc/redhat-release": "Red Hat\n",
+            "boot/loader/entries/a.conf": "title RHEL\noptions root=/dev/vda ro\n"},
+    "kernel-install": {"etc/kernel/cmdline": "root=/dev/vda ro\n",
+                       "boot/efi/loader/loader.conf": "timeout 3\n"},
+    "bootc": {"usr/lib/bootc/kargs.d/10-base.toml": 'kargs = ["console=ttyS0"]\n'},
+}
+
+
 def spread(total: int, nodes: int) -> dict[int, int]:
     """The kernel's round robin from node 0."""
     return {node: total // nodes + (node < total % nodes) for node in range(nodes)}
@@ -121,6 +132,7 @@ def root_from_tree(spec: Spec, tree: dict[str, bytes], root: pathlib.Path,
     for path, data in tree.items():
         if path.startswith("etc/hostspec/domains/"):
             files["etc/libvirt/qemu/" + path.rsplit("/", 1)[1]] = data
+    files.update(BOOT_FILES.get(host.boot, {}))
     for path, data in files.items():
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)

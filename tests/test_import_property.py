@@ -30,6 +30,9 @@ def specs(draw) -> str:
     lines = ["hostspec 1", "host hv-gen {", f"    cpu {cpu}", "    memory 64GiB"]
     if nodes > 1:
         lines.append(f"    numa-nodes {nodes}")
+    boot = draw(st.sampled_from([None, "grub", "bls", "kernel-install", "bootc"]))
+    if boot:
+        lines.append(f"    boot {boot}")
     keys = ("ept", "vpid", "nested") if cpu == "intel" else ("npt", "nested")
     kvm = [f"{k} {draw(SWITCH)}" for k in keys if draw(st.booleans())]
     kvm = [k for k in kvm if k != "ept off"]  # a warning: a draft of such a host is not clean
@@ -131,7 +134,7 @@ def _comparable(tree) -> dict:
     """Files without the manifest (it names the source's digest) and XML header comments."""
     files = {}
     for path, file in tree.files.items():
-        if path == "hostspec-manifest.json":
+        if path.endswith("hostspec-manifest.json"):
             continue
         data = file.data
         if path.endswith(".xml"):
