@@ -180,6 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
+    from hostspec.commands.pipes import closed_pipes_ignored
+
+    with closed_pipes_ignored():
+        return _dispatch(argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     try:
         args = build_parser(argv).parse_args(argv)
         if args.command in COMMANDS:
@@ -190,8 +197,6 @@ def _run(argv: list[str]) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception:  # noqa: BLE001 - the last line of defence
         print("hostspec: internal error (this is a bug in hostspec, please report it "
               "with the input that caused it):", file=sys.stderr)
