@@ -127,6 +127,15 @@ def _sizes(text: str) -> tuple[int, int]:
     return int(few), int(many)
 
 
+def _work_dir(text: str) -> str:
+    """`--work DIR`: an existing directory this user may write in."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory (create it first)")
+    if not os.access(text, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text!r} is not writable")
+    return text
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each long measurement (default 3)")
@@ -137,7 +146,7 @@ def main(argv: list[str]) -> int:
                         help="the two host sizes the scale target compares (default 200,2000)")
     parser.add_argument("--only", default="latency,fleet,scale,check,lsp",
                         help="comma-separated subset of latency, fleet, scale, check, lsp")
-    parser.add_argument("--work", metavar="DIR", default=None,
+    parser.add_argument("--work", metavar="DIR", default=None, type=_work_dir,
                         help="where inputs and outputs go (default: the system's temporary "
                              "directory); a tmpfs leaves the disk out of the numbers")
     args = parser.parse_args(argv)

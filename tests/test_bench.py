@@ -42,3 +42,12 @@ def test_bad_sizes_are_refused():
     done = subprocess.run([sys.executable, "bench/run.py", "--guests", "20,2"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "0 < FEW < MANY" in done.stderr
+
+
+def test_a_missing_work_directory_is_a_usage_error_not_a_traceback(tmp_path):
+    for work in (tmp_path / "missing", tmp_path / "missing" / "deeper"):
+        done = subprocess.run([sys.executable, "bench/run.py", "--work", str(work)],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and done.stdout == ""
+        assert f"--work: '{work}' is not a directory" in done.stderr
