@@ -60,3 +60,43 @@ def test_one_gutter_for_a_diagnostic_whose_lines_differ_in_width(tmp_path):
     assert bars == {3} and arrows == {2}  # lines 6..10: two-digit gutter throughout
     assert " 8 | guest a" in run.stderr and "10 | guest e" in run.stderr
     assert [line.index("=") for line in body if "= help" in line] == [3]
+
+
+def test_a_long_line_is_shown_as_a_window_around_the_caret(tmp_path):
+    """50,000 braces on one line: one diagnostic, a few hundred bytes, caret under the culprit."""
+    spec = tmp_path / "braces.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intel; memory 4GiB }\nguest g " + "{" * 50000 + "\n")
+    run = check(str(spec), cwd=tmp_path)
+    assert run.returncode == 1 and "error[HS0102]" in run.stderr
+    assert len(run.stderr) < 1000, len(run.stderr)
+    shown = [line for line in run.stderr.splitlines() if line.startswith("3 | ")][0]
+    assert shown.startswith("3 | guest g {{{") and shown.endswith("{...")
+    caret = run.stderr.splitlines()[run.stderr.splitlines().index(shown) + 1]
+    assert caret.index("^") == shown.index("{") + 1  # the second `{` is the unexpected one
+
+
+def test_the_window_follows_a_caret_far_into_a_long_line(tmp_path):
+    filler = "kvm { ept on };" * 300
+    spec = tmp_path / "long.mem"
+    spec.write_text(f"hostspec 1\nhost h {{ cpu intel; memory 4GiB; {filler} memroy 5GiB }}\n")
+    run = check("--format", "text", str(spec), cwd=tmp_path)
+    lines = run.stderr.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("error[HS0201]")))
+    source, caret = lines[at + 3], lines[at + 4]
+    assert source.startswith("2 | ...") and len(source) < 140
+    assert source[caret.index("^"):].startswith("memroy") and caret.count("^") == len("memroy")
+    assert len(run.stderr) < 300 * 1000  # 300 HS0206, each a few lines, not a copy of the line
+
+
+def test_window_cuts_and_clamps():
+    from hostspec.diagnostics.render import window
+
+    assert window("short", 1, 3) == ("short", 1, 3)
+    text = "".join(chr(ord("a") + i % 26) for i in range(1000))
+    shown, start, end = window(text, 500, 505)
+    assert shown.startswith("...") and shown.endswith("...")
+    assert shown[start:end] == text[500:505]
+    shown, start, end = window(text, 10, 990)  # a span wider than the window: carets stop at its edge
+    assert not shown.startswith("...") and shown[start:end] == text[10:120]
+    shown, start, end = window(text, 999, 1000)  # at the very end
+    assert shown.endswith(text[-1]) and shown[start:end] == text[999]

@@ -69,12 +69,44 @@ def _location(span: Span) -> str:
     return f"{span.file.name}:{span.line}:{span.column}"
 
 
+# A source line longer than this is shown as a window around the caret, cut
+# with `...` at either end (as rustc and ruff do): a minified or generated
+# one-line file must not print its whole text for every diagnostic.
+MAX_SHOWN = 120
+_BEFORE_CARET = 40  # characters of context kept before the caret in a cut line
+_CUT = "..."
+
+
+def window(text: str, start: int, end: int, limit: int = MAX_SHOWN) -> tuple[str, int, int]:
+    """The part of a line to show and the caret's range in it.
+
+    A line of at most `limit` characters is shown whole.  A longer one is cut
+    to about `limit` characters around [start, end), `...` marking each cut;
+    carets longer than the window stop at its edge.
+    """
+    end = max(end, start + 1)
+    if len(text) <= limit:
+        return text, start, end
+    left = max(0, start - _BEFORE_CARET)
+    right = min(len(text), left + limit)
+    left = max(0, min(left, right - limit))
+    shown = text[left:right]
+    shift = -left
+    if left > 0:
+        shown, shift = _CUT + shown, shift + len(_CUT)
+    if right < len(text):
+        shown += _CUT
+    caret_end = min(end, right) + shift
+    return shown, start + shift, max(caret_end, start + shift + 1)
+
+
 def _snippet(span: Span, label: str, paint, color: str, width: int, arrow: str = "-->") -> list[str]:
     line_no = span.line
     text = _line_for_terminal(span.file.line_text(line_no))
     gutter = " " * width
     start = span.column - 1
     end = span.end_column - 1 if span.end_line == line_no else len(text)
+    text, start, end = window(text, start, end)
     carets = "^" * max(1, end - start)
     prefix = "".join(ch if ch == "\t" else " " for ch in text[:start])
     caret_line = f"{prefix}{paint(color, carets)}" + (f" {paint(color, label)}" if label else "")
