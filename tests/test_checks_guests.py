@@ -86,7 +86,8 @@ def test_share_pages_off_without_ksm_running():
     assert codes(off, ksm={"run": "on"}) == []
     assert codes([guest("a", share_pages=True)], ksm={"run": "off"}) == []
     for ksm in ({"run": "off"}, {"run": "unmerge"}):
-        assert codes(off, ksm=ksm) == ["HS0317"], ksm
+        assert codes(off, ksm=ksm) == [], ksm  # a note only
+        assert len(messages("HS0317", off, ksm=ksm)) == 1, ksm
     assert messages("HS0317", off, ksm={"run": "unmerge"}) == [
         "`share-pages off` on guest `a` has no effect with `ksm run unmerge`"]
 
@@ -116,3 +117,18 @@ def test_guests_of_one_template_share_one_error(tmp_path):
     # `odd` overrides `memory` with a whole number of pages: not named.
     assert found == [("HS0312", 3, "guests `db-01`..`db-40` have `memory 3073MiB`, not a whole "
                                    "number of 1GiB pages")]
+
+
+def test_a_defensive_opt_out_is_a_note_that_strict_does_not_fail(tmp_path):
+    """`share-pages off` with `ksm run off` is a precaution: a note, never a failure."""
+    from hostspec.commands import cli
+    from hostspec.diagnostics import Severity
+    from hostspec.diagnostics.codes import CODES
+
+    assert CODES["HS0317"].severity == Severity.NOTE
+    spec = tmp_path / "h.mem"
+    spec.write_text("hostspec 1\nhost h { cpu intel; memory 64GiB; ksm { run off } }\n"
+                    "guest db { memory 4GiB; share-pages off }\n")
+    assert cli.main(["check", "--strict", "--format", "json", str(spec)]) == 0
+    assert cli.main(["compile", "--strict", "-q", str(spec), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "h").is_dir()

@@ -67,9 +67,9 @@ def test_an_error_in_one_file_writes_nothing_for_any_host(tmp_path):
 
 def test_a_warning_with_strict_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
-    warned = tmp_path / "warned.mem"  # HS0317: share-pages off while KSM is off
+    warned = tmp_path / "warned.mem"  # HS0320: `ratio` without `policy never`
     warned.write_text((REPO / "examples" / "hv-intel-2node.mem").read_text()
-                      .replace("guest db-01 {\n", "guest db-01 {\n    share-pages off\n"))
+                      .replace("policy heuristic\n", "policy heuristic\n        ratio 50\n"))
     assert compile_(warned, "--out", out, "--strict") == 1
     assert "warning[" in capsys.readouterr().err
     assert not out.exists()

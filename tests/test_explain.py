@@ -32,8 +32,8 @@ guest db { memory 2GiB; backing hugepages 2MiB node 1; balloon none }
 
 
 def warned_copy(tmp_path: pathlib.Path) -> pathlib.Path:
-    """The two-node example with one warning: `share-pages off` while KSM is off (HS0317)."""
-    text = TWO_NODE.read_text().replace("guest db-01 {\n", "guest db-01 {\n    share-pages off\n")
+    """The two-node example with one warning: `ratio` without `policy never` (HS0320)."""
+    text = TWO_NODE.read_text().replace("policy heuristic\n", "policy heuristic\n        ratio 50\n")
     copy = tmp_path / TWO_NODE.name
     copy.write_text(text)
     return copy
@@ -68,7 +68,7 @@ def test_two_node_text_shows_each_pool_per_node_and_the_ratio(capsys):
 def test_diagnostics_go_to_stderr_only(capsys, tmp_path):
     status, out, err = explain(capsys, warned_copy(tmp_path))
     assert status == 0
-    assert "HS0317" in err and "HS0317" not in out
+    assert "HS0320" in err and "HS0320" not in out
 
 
 def test_artifacts_and_the_most_disruptive_step(capsys):

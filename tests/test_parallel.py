@@ -63,7 +63,7 @@ def break_some(paths: list[pathlib.Path]) -> list[pathlib.Path]:
     edits = [("    }\n}\n", "    }\n"),                          # unclosed host block
              ("    reserve 8GiB\n", "    reserve 8GiB\n    colour blue\n"),  # unknown key
              ("count 2323 node 0", "count 1 node 0"),              # hugepage demand exceeds the pool
-             ("ksm {\n        run on", "ksm {\n        run off")]  # share-pages off: a warning
+             ("policy heuristic\n", "policy heuristic\n        ratio 50\n")]  # HS0320: a warning
     broken = [paths[1], paths[6], paths[11], paths[16]]
     for path, (old, new) in zip(broken, edits):
         text = path.read_text()
@@ -135,13 +135,13 @@ def test_check_j2_reports_like_j1(fleet, capsys):
     assert results["2"] == results["1"]
     status, stdout, _ = results["1"]
     assert status == 1 and {json.loads(line)["code"] for line in stdout.splitlines()} >= {
-        "HS0104", "HS0201", "HS0301", "HS0317"}
+        "HS0104", "HS0201", "HS0301", "HS0320"}
 
 
 def test_check_j2_strict_fails_on_a_warning_only(fleet, capsys):
     break_some(fleet)
     status, _, stderr = run(capsys, "check", "-j", "2", *fleet[12:])  # only fleet[16] is wrong
-    assert status == 0 and "warning[HS0317]" in stderr and fleet[16].name in stderr
+    assert status == 0 and "warning[HS0320]" in stderr and fleet[16].name in stderr
     assert run(capsys, "check", "-j", "2", "--strict", *fleet[12:])[0] == 1
 
 

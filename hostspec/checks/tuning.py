@@ -32,7 +32,8 @@ def ratio_needs_policy_never(ctx: Context) -> Diagnostics:
 
 
 def share_pages_without_ksm(ctx: Context) -> Diagnostics:
-    """`share-pages off` opts out of a merging that does not happen.
+    """`share-pages off` opts out of a merging that does not happen (a note:
+    the opt-out is a harmless precaution, and `--strict` must not force it out).
 
     `ksm run off` and `unmerge` pin KSM stopped.  With no `run` the host
     decides (Debian's ksm.service and ksmtuned start KSM), so opting a guest
@@ -47,8 +48,8 @@ def share_pages_without_ksm(ctx: Context) -> Diagnostics:
     for span, names in by_statement(opted_out):
         yield ctx.diag(
             "HS0317", f"`share-pages off` on {guest_names(names)} has no effect with {state}",
-            span, hint="remove `share-pages off`, or set `ksm run on` if merging is wanted "
-                       "for the other guests",
+            span, hint="nothing to fix: the opt-out keeps the guest out of KSM should it be "
+                       "turned on later; set `ksm run on` if merging is wanted for the other guests",
             labels=[ctx.label(("host", "ksm", "run"), "KSM is set here")])
 
 

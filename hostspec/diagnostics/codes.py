@@ -79,7 +79,7 @@ _TABLE = [
     ("HS0314", "current-memory-above-memory", E, "`current-memory` is larger than `memory`"),
     ("HS0315", "balloon-none-below-memory", E, "`current-memory` below `memory` but no balloon to hold the rest"),
     ("HS0316", "balloon-ineffective", W, "a balloon on a hugepage-backed or locked guest returns nothing useful"),
-    ("HS0317", "share-pages-without-ksm", W, "`share-pages off` while KSM does not run has no effect"),
+    ("HS0317", "share-pages-without-ksm", N, "`share-pages off` while KSM does not run has no effect yet"),
     ("HS0318", "overcommit-without-reclaim", E, "ordinary memory is overcommitted with no way to reclaim it"),
     ("HS0319", "overcommit-above-max-ratio", E, "the overcommit ratio of ordinary memory is above `max-ratio`"),
     ("HS0320", "overcommit-ratio-ignored", W, "`ratio` only matters with `policy never`"),
