@@ -20,7 +20,7 @@ from hostspec.language.reader import decode_source, read_limited
 from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic
 from hostspec.language.index import SpanIndex
-from hostspec.language.words import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS, did_you_mean
+from hostspec.language.words import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS, closest, did_you_mean
 from hostspec.language.parse import parse
 from hostspec.diagnostics.source import SourceFile, Span
 
@@ -249,16 +249,22 @@ class Lowerer:
             return self.error("HS0231", f"`{node.name}` is a block", node.span,
                               f"write `{node.name} {{ ... }}`")
         if node.name not in keys:
-            return self.unknown_key(node, list(keys) + list(blocks))
+            return self.unknown_key(node, list(keys) + list(blocks), spans, prefix)
         reader = keys[node.name]
         if reader is None:
             return special(node, doc, spans, prefix)
         self.simple(node, reader, doc, spans, prefix)
 
-    def unknown_key(self, node: Node, known: Iterable[str]) -> None:
+    def unknown_key(self, node: Node, known: Iterable[str], spans=None, prefix=()) -> None:
         known = sorted(set(known))
+        meant = closest(node.name, known)
         self.error("HS0201", f"unknown key `{node.name}`", node.key_span,
-                   did_you_mean(node.name, known) or f"this block takes {', '.join(f'`{k}`' for k in known)}")
+                   f"did you mean `{meant}`?" if meant else
+                   f"this block takes {', '.join(f'`{k}`' for k in known)}")
+        if meant is not None and spans is not None:
+            # `memroy 4GiB` is where `memory` was meant to be written: the schema
+            # must not also call `memory` missing (a real `memory` line replaces it).
+            spans.setdefault(prefix + (meant,), (node.span, node.values_span(), node.key_span))
 
     def simple(self, node: Node, reader, doc, spans, prefix, quoted: bool = False) -> None:
         """`key VALUE`: a bare value read by `reader`, or a quoted path where `quoted`."""

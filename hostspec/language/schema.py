@@ -72,7 +72,27 @@ def validate(document: dict, index: SpanIndex) -> list[Diagnostic]:
             error.path[1] = positions[error.path[1]]  # back to the guest's place in the document
         found.extend(_leaves(error))
     _remember_valid(unseen, found)
+    found = _without_explained_missing(found)
     return [d for d in (to_diagnostic(e, index) for e in found) if d is not None]
+
+
+def _without_explained_missing(errors: list) -> list:
+    """Drop "missing `memory`" where the same object has `memroy`: the unknown
+    key's did-you-mean already says what is wrong, and says it better."""
+    from hostspec.language.words import closest
+
+    meant = set()
+    for error in errors:
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = list(error.schema.get("properties", {}))
+            for extra in set(error.instance) - set(allowed):
+                meant.add((tuple(error.absolute_path), closest(str(extra), allowed)))
+    return [error for error in errors if not (
+        error.validator == "required" and (tuple(error.absolute_path), _missing(error)) in meant)]
+
+
+def _missing(error) -> str:
+    return error.message.split("'")[1] if "'" in error.message else "?"
 
 
 # Guest bodies (all but the name, by repr: it tells 1 from True and a list
@@ -256,7 +276,7 @@ def _unit_kinds() -> dict[str, str]:
 
 
 def _required(error, path, index):
-    missing = error.message.split("'")[1] if "'" in error.message else "?"
+    missing = _missing(error)
     if index.has(path + (missing,)):
         return None  # written, but its value was already reported as unreadable
     owner = _key_name(path) if path else "document"

@@ -27,8 +27,14 @@ GUEST_KEYS: dict[str, Optional[Callable]] = {
 GUEST_BLOCKS = {"balloon": {"autodeflate": v.switch, "free-page-reporting": v.switch,
                             "stats-period": v.seconds}}
 
-def did_you_mean(word: str, choices: Iterable[str]) -> Optional[str]:
+def closest(word: str, choices: Iterable[str]) -> Optional[str]:
+    """The choice `word` is most likely a misspelling of, or None."""
     import difflib  # only a misspelling needs it
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> Optional[str]:
+    close = closest(word, choices)
+    return f"did you mean `{close}`?" if close else None
