@@ -78,7 +78,7 @@ def check(name: str, include_paths: Sequence[str] = (), stdin: Optional[bytes] =
         if any(guest.base is not None for guest in spec.guests):
             from hostspec.checks.bases import load_bases  # lxml, only for specs with bases
 
-            result.bases, problems = load_bases(spec, result.index, result.base_dir)
+            result.bases, problems = load_bases(spec, result.index, result.base_dir, include_paths)
             found += problems
         result.diagnostics = sort_diagnostics(result.diagnostics + found)
     return result

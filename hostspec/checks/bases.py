@@ -24,6 +24,7 @@ from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic
 from hostspec.language.index import SpanIndex
 from hostspec.language.units import shown, size_text
+from hostspec.language.paths import allowed_roots, confined, outside_tree
 from hostspec.model import Guest, Spec
 
 MAX_BASE_BYTES = 1024 * 1024
@@ -38,12 +39,14 @@ class _Where:
 
     index: SpanIndex
     base_dir: pathlib.Path
+    include_paths: tuple = ()  # `--include-path`: a base may also come from there
 
 
-def load_bases(spec: Spec, index: SpanIndex, base_dir: pathlib.Path) -> tuple[dict, list[Diagnostic]]:
+def load_bases(spec: Spec, index: SpanIndex, base_dir: pathlib.Path,
+               include_paths=()) -> tuple[dict, list[Diagnostic]]:
     """The root `<domain>` of every guest's base that reads cleanly, by guest name,
     and every problem found reading the bases or in what they say against the spec."""
-    where, roots, problems = _Where(index, pathlib.Path(base_dir)), {}, []
+    where, roots, problems = _Where(index, pathlib.Path(base_dir), tuple(include_paths)), {}, []
     for guest in spec.guests:
         if guest.base is None:
             continue
@@ -64,7 +67,10 @@ def load_base(guest: Guest, ctx) -> tuple[Optional[etree._Element], list[Diagnos
     span = ctx.index.at(guest.path + ("base",))
     file_name = shown(guest.base)
     try:
-        data = _read_limited(pathlib.Path(ctx.base_dir) / guest.base)
+        path = confined(ctx.base_dir, guest.base, allowed_roots(ctx.base_dir, getattr(ctx, "include_paths", ())))
+        if path is None:
+            return None, [outside_tree("`base` file", file_name, ctx.index.value(guest.path + ("base",)))]
+        data = _read_limited(path)
     except _TooLarge:
         return None, [diag("HS0406", f"`base` file `{file_name}` is larger than 1 MiB", span,
                            hint="point `base` at a single libvirt domain XML file")]

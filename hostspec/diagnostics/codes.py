@@ -54,7 +54,7 @@ _TABLE = [
     ("HS0221", "template-cycle", E, "templates inherit from each other in a cycle"),
     ("HS0222", "include-not-found", E, "an included file cannot be read"),
     ("HS0223", "include-cycle", E, "files include each other in a cycle"),
-    ("HS0224", "include-outside-tree", E, "an include leaves the spec's directory tree"),
+    ("HS0224", "include-outside-tree", E, "an `include` or `base` path leaves the spec's directory tree"),
     ("HS0225", "include-too-deep", E, "includes nest deeper than 32 files"),
     ("HS0226", "include-content", E, "an included file holds something other than `include` and `template`"),
     ("HS0227", "range-too-large", E, "a guest range declares more than 4096 guests"),

@@ -22,6 +22,7 @@ from hostspec.diagnostics import Diagnostic
 from hostspec.language.index import SpanIndex
 from hostspec.language.words import GUEST_BLOCKS, GUEST_KEYS, HOST_BLOCKS, HOST_KEYS, closest, did_you_mean
 from hostspec.language.parse import parse
+from hostspec.language.paths import allowed_roots, confined, outside_tree
 from hostspec.diagnostics.source import SourceFile, Span
 
 SUPPORTED_VERSIONS = (1,)
@@ -76,7 +77,7 @@ class Lowerer:
         # let an editor supply unsaved buffers and reuse unchanged blocks.
         self.read = read or (lambda target: read_limited(str(target)))
         self.parse_top = parse_top or parse
-        self.roots = [base_dir.resolve()] + [pathlib.Path(p).resolve() for p in include_paths]
+        self.roots = allowed_roots(base_dir, include_paths)
         self.diagnostics: list[Diagnostic] = []
         self.index = SpanIndex()
         self.loaded: set[pathlib.Path] = set()
@@ -160,10 +161,9 @@ class Lowerer:
             return self.error("HS0222", "cannot read included file: its path holds a NUL character",
                               node.values_span(), "remove the NUL character (byte 0) from the path")
         here = path.parent if path is not None else self.roots[0]
-        target = (here / relative).resolve()
-        if not any(target.is_relative_to(root) for root in self.roots):
-            return self.error("HS0224", f"`{relative}` is outside the spec's directory tree", node.values_span(),
-                              "move the file under the spec's directory, or pass `--include-path DIR`")
+        target = confined(here, relative, self.roots)
+        if target is None:
+            return self.diagnostics.append(outside_tree("`include` file", relative, node.values_span()))
         if depth + 1 > MAX_INCLUDE_DEPTH:
             return self.error("HS0225", f"includes nest deeper than {MAX_INCLUDE_DEPTH} files", node.span,
                               "flatten the include chain")
