@@ -42,6 +42,8 @@ def test_a_base_leaving_the_tree_is_hs0224_at_its_path_and_nothing_is_read(tmp_p
     assert "error[HS0224]: `base` file `" in run.stderr and "h.mem:5:10" in run.stderr
     assert "--include-path DIR" in run.stderr
     assert not (tmp_path / "out").exists()
+    checked = hostspec("check", spec, cwd=tmp_path)  # the same verdict without compiling
+    assert checked.returncode == 1 and "error[HS0224]" in checked.stderr
 
 
 def test_the_same_rule_and_the_same_code_for_include_and_base(tmp_path):

@@ -69,7 +69,8 @@ def load_base(guest: Guest, ctx) -> tuple[Optional[etree._Element], list[Diagnos
     try:
         path = confined(ctx.base_dir, guest.base, allowed_roots(ctx.base_dir, getattr(ctx, "include_paths", ())))
         if path is None:
-            return None, [outside_tree("`base` file", file_name, ctx.index.value(guest.path + ("base",)))]
+            return None, [outside_tree("`base` file", file_name,
+                                       ctx.index.value(guest.path + ("base",)))]
         data = _read_limited(path)
     except _TooLarge:
         return None, [diag("HS0406", f"`base` file `{file_name}` is larger than 1 MiB", span,
