@@ -62,6 +62,8 @@ _TABLE = [
     ("HS0229", "invalid-range", E, "a guest range whose bounds cannot be read or run backwards"),
     ("HS0230", "wrong-value-count", E, "a statement with too many or too few values"),
     ("HS0231", "misplaced-statement", E, "a statement or block where it is not allowed"),
+    ("HS0232", "guest-names-differ-in-case", W, "two guest names differ only in case"),
+    ("HS0233", "repeated-node", W, "a NUMA node set names a node more than once"),
     # semantics and capacity
     ("HS0301", "hugepage-demand-exceeds-pool", E, "hugepage-backed guests need more pages than the pools hold"),
     ("HS0302", "vendor-key-mismatch", E, "a kvm key of the other CPU vendor"),
@@ -118,6 +120,13 @@ def diag(code: str, message: str, span: Optional[Span], hint: Optional[str] = No
     made = tuple(lab if isinstance(lab, Label) else Label(*lab) for lab in labels)
     return Diagnostic(code, severity if severity is not None else entry.severity,
                       message, span, hint, made, file_name)
+
+
+def names_differ_in_case(name: str, other: str, span: Optional[Span], first: Optional[Span]) -> Diagnostic:
+    """HS0232, the same for `.mem` and JSON input: `name` at `span`, `other` first at `first`."""
+    return diag("HS0232", f"guest `{name}` differs from guest `{other}` only in case", span,
+                "rename one of them: their domain files collide when the tree is copied to a "
+                "case-insensitive file system", [(first, f"`{other}` declared here")])
 
 
 def duplicate_guest(name: str, span: Optional[Span], first: Optional[Span]) -> Diagnostic:

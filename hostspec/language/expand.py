@@ -11,7 +11,7 @@ import re
 from typing import Optional, Sequence
 
 from hostspec.diagnostics import Diagnostic
-from hostspec.diagnostics.codes import duplicate_guest
+from hostspec.diagnostics.codes import duplicate_guest, names_differ_in_case
 from hostspec.language.index import SpanIndex
 from hostspec.language.lower import MAX_GUESTS, MAX_RANGE, Lowerer, Node, Partial, name_of
 from hostspec.language.words import did_you_mean
@@ -49,6 +49,8 @@ class Expander:
         self.lw = lowerer
         self.resolved: dict[str, Optional[Partial]] = {}
         self.names: dict[str, Node] = {}
+        self.folded: dict[str, str] = {}  # lower-case name -> the first name written so
+        self.case_reported: set[tuple[int, int]] = set()  # (id of node, id of node) already warned
         self.too_many_reported = False
 
     def template(self, name: str, visiting: tuple[str, ...] = ()) -> Optional[Partial]:
@@ -103,9 +105,22 @@ class Expander:
             self.lw.diagnostics.append(duplicate_guest(name, node.span, self.names[name].span))
             return
         self.names[name] = node
+        self.differs_in_case(name, node)
         path = ("guests", len(documents))
         documents.append({"name": name, **merged.doc})
         self.lw.index.mount(path, node.span, node.tspan(node.words[0]), merged.spans)
+
+    def differs_in_case(self, name: str, node: Node) -> None:
+        """HS0232 once per pair of declarations (`Web-{1..9}` against `web-{1..9}` is one)."""
+        other = self.folded.setdefault(name.lower(), name)
+        if other == name:
+            return
+        first = self.names[other]
+        if (id(first), id(node)) in self.case_reported:
+            return
+        self.case_reported.add((id(first), id(node)))
+        self.lw.diagnostics.append(names_differ_in_case(
+            name, other, node.tspan(node.words[0]), first.tspan(first.words[0])))
 
     def names_of(self, node: Node, declared: int) -> list[str]:
         token = node.words[0]

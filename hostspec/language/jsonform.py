@@ -14,7 +14,7 @@ from typing import Optional
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from hostspec.diagnostics.codes import diag, duplicate_guest
+from hostspec.diagnostics.codes import diag, duplicate_guest, names_differ_in_case
 from hostspec.diagnostics import Diagnostic
 from hostspec.language.index import SpanIndex
 from hostspec.diagnostics.source import SourceFile
@@ -62,10 +62,13 @@ def read(source: SourceFile) -> tuple[Optional[dict], SpanIndex, list[Diagnostic
 
 def _duplicate_guests(document: dict, index: SpanIndex) -> list[Diagnostic]:
     """HS0218 at each guest that reuses an earlier guest's name, as in `.mem` files."""
-    found, first = [], {}
+    found, first, folded = [], {}, {}
     for path, name in _guest_names(document):
         if name not in first:
             first[name] = path
+            other = folded.setdefault(name.lower(), name)
+            if other != name:
+                found.append(names_differ_in_case(name, other, index.value(path), index.value(first[other])))
             continue
         found.append(duplicate_guest(name, index.value(path), index.value(first[name])))
     return found

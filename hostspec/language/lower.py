@@ -348,9 +348,21 @@ class Lowerer:
             spans[path + (key,)] = (node.span, node.tspan(token), node.tspan(token))
             self.bad(problem, node.tspan(token))
             return False
+        if reader is v.nodeset:
+            self.repeated_nodes(str(token), node.tspan(token))
         key_span = node.tspan(key_token) if key_token is not None else node.tspan(token)
         spans[path + (key,)] = (node.span, node.tspan(token), key_span)
         return True
+
+    def repeated_nodes(self, word: str, span: Span) -> None:
+        """HS0233: `node 0,0,1-1` names node 0 twice; the set is {0, 1} all the same."""
+        again = v.repeated_nodes(word)
+        if again:
+            listed = ", ".join(str(n) for n in again)
+            self.diagnostics.append(diag(
+                "HS0233", f"the node set `{word}` names node{'s' if len(again) > 1 else ''} {listed} "
+                          "more than once", span,
+                f"write `{v.format_nodeset(v.nodeset(word, 'node'))}`: each node once"))
 
     def guest_special(self, node: Node, doc, spans, prefix) -> None:
         if node.name == "backing":

@@ -116,6 +116,32 @@ def nodeset(word: str, key: str) -> list[int]:
     return sorted(nodes)
 
 
+def repeated_nodes(word: str) -> list[int]:
+    """The nodes a valid node set names more than once (`0,0,1-2,2` -> [0, 2])."""
+    seen: set[int] = set()
+    again: set[int] = set()
+    for part in word.split(","):
+        low, _, high = part.partition("-")
+        for node in range(int(low), int(high or low) + 1):
+            (again if node in seen else seen).add(node)
+    return sorted(again)
+
+
+def format_nodeset(nodes: list[int]) -> str:
+    """Sorted nodes as the shortest node set: [0, 1, 2, 5] -> `0-2,5`."""
+    parts, run = [], []
+    for node in nodes:
+        if run and node == run[-1] + 1:
+            run.append(node)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(map(str, run)))
+        run = [node]
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(map(str, run)))
+    return ",".join(parts)
+
+
 def string(token_text: str) -> str:
     """The value of a STRING token: `\\"` and `\\\\` are the only escapes."""
     body, out, i = token_text[1:-1], [], 0
