@@ -136,6 +136,7 @@ class Guest:
     locked: bool = False
     balloon: Balloon = Balloon()
     base: Optional[str] = None
+    guest_overhead: Optional[int] = None  # None: the host's `guest-overhead`
     path: Path = _path
 
 
@@ -146,9 +147,13 @@ class Spec:
     host: Host
     guests: tuple[Guest, ...] = ()
 
+    def overhead(self, guest: Guest) -> int:
+        """QEMU's own memory counted for a guest: its `guest-overhead`, or the host's."""
+        return self.host.guest_overhead if guest.guest_overhead is None else guest.guest_overhead
+
     def hard_limit(self, guest: Guest) -> int:
-        """The `<hard_limit>` of a locked guest: its memory plus the host's `guest-overhead`."""
-        return guest.memory + self.host.guest_overhead
+        """The `<hard_limit>` of a locked guest: its memory plus its `guest-overhead`."""
+        return guest.memory + self.overhead(guest)
 
     def page_size(self, guest: Guest) -> Optional[int]:
         """The huge page size backing a guest, or None (normal, or undecidable)."""
@@ -213,7 +218,7 @@ def _guest(doc: dict, index: int) -> Guest:
         backing=_sub(Backing, doc.get("backing"), path + ("backing",), nodes=_nodes),
         share_pages=doc.get("share-pages", True), locked=doc.get("locked", False),
         balloon=_sub(Balloon, balloon, path + ("balloon",), {"stats-period": "stats_period_s"}),
-        base=doc.get("base"), path=path,
+        base=doc.get("base"), guest_overhead=doc.get("guest-overhead"), path=path,
     )
 
 

@@ -107,8 +107,8 @@ def _budget_known(ctx: Context) -> bool:
 def _budget_text(ctx: Context) -> str:
     c = ctx.capacity
     return (f"{format_amount(c.memory)} - {format_amount(c.reserve)} (reserve) - "
-            f"{format_amount(c.pool_bytes)} (pools) - {c.guest_count} x "
-            f"{format_size(c.guest_overhead)} (guest overhead) = {format_amount(c.ordinary)}")
+            f"{format_amount(c.pool_bytes)} (pools) - {c.overhead_words()} "
+            f"(guest overhead) = {format_amount(c.ordinary)}")
 
 
 def overcommit(ctx: Context) -> Diagnostics:

@@ -102,10 +102,27 @@ class Capacity:
     reclaim: tuple[str, ...]  # "ksm", "balloon", "swap"
     sizes: tuple[SizeFit, ...]
     max_ratio: float = 1.0
+    overhead_total: Optional[int] = None  # with per-guest `guest-overhead`: the sum over guests
 
     @property
     def overhead_bytes(self) -> int:
+        """QEMU's memory over all guests: each guest's `guest-overhead`, or the host's."""
+        if self.overhead_total is not None:
+            return self.overhead_total
         return self.guest_overhead * self.guest_count
+
+    @property
+    def overhead_uniform(self) -> bool:
+        """Every guest counts the host's `guest-overhead` (the total is N x it)."""
+        return self.overhead_bytes == self.guest_overhead * self.guest_count
+
+    def overhead_words(self) -> str:
+        """`12 x 256MiB`, or `14GiB over 12 guests` when guests set their own."""
+        from hostspec.language.units import format_amount, format_size
+
+        if self.overhead_uniform:
+            return f"{self.guest_count} x {format_size(self.guest_overhead)}"
+        return f"{format_amount(self.overhead_bytes)} over {self.guest_count} guests"
 
     @property
     def ordinary(self) -> int:
@@ -312,4 +329,5 @@ def analyse(spec: Spec) -> Capacity:
         guest_overhead=host.guest_overhead, guest_count=len(spec.guests),
         normal_demand=sum(g.memory for g in normal),
         locked_demand=sum(g.memory for g in normal if g.locked),
-        reclaim=reclaim_paths(spec), sizes=tuple(fits), max_ratio=host.overcommit.max_ratio)
+        reclaim=reclaim_paths(spec), sizes=tuple(fits), max_ratio=host.overcommit.max_ratio,
+        overhead_total=sum(spec.overhead(g) for g in spec.guests))

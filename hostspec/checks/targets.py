@@ -30,11 +30,12 @@ def _inexpressible(spec, guest, ctx: Context) -> list[Diagnostic]:
             found.append(diag("HS0407", f"`{key}` of guest `{guest.name}` is {size} bytes, "
                               "not a whole number of KiB", ctx.index.value(guest.path + (key,)),
                               hint="libvirt rounds sizes up to KiB: give a multiple of 1KiB"))
-    if guest.locked and spec.host.guest_overhead == 0:
+    if guest.locked and spec.overhead(guest) == 0:
+        whose = "the host's" if guest.guest_overhead is None else "its"
         found.append(diag("HS0407", f"locked guest `{guest.name}` needs a memory hard limit above "
-                          "its memory, but the host's `guest-overhead` is 0",
+                          f"its memory, but {whose} `guest-overhead` is 0",
                           ctx.index.at(guest.path + ("locked",)),
-                          hint="set the host's `guest-overhead` to QEMU's own memory per guest"))
+                          hint=f"set {whose} `guest-overhead` to QEMU's own memory for the guest"))
     return found
 
 

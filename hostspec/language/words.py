@@ -23,6 +23,7 @@ HOST_BLOCKS: dict[str, dict[str, Callable]] = {
 GUEST_KEYS: dict[str, Optional[Callable]] = {
     "memory": v.size, "current-memory": v.size, "vcpus": v.count, "backing": None,
     "share-pages": v.switch, "locked": v.switch, "balloon": None, "base": None,
+    "guest-overhead": v.size,
 }
 GUEST_BLOCKS = {"balloon": {"autodeflate": v.switch, "free-page-reporting": v.switch,
                             "stats-period": v.seconds}}

@@ -174,7 +174,8 @@ def expected_settings(spec: Spec, guest: Guest) -> dict:
         "hugepages": guest.backing.hugepages,
         "pages": [(page // KiB, None)] if page else [],
         "nosharepages": not guest.share_pages, "locked": guest.locked,
-        "hard_limit": (guest.memory + spec.host.guest_overhead) // KiB if guest.locked else None,
+        "hard_limit": (guest.memory + (spec.host.guest_overhead if guest.guest_overhead is None
+                                        else guest.guest_overhead)) // KiB if guest.locked else None,
         "numatune": ("strict", node_text(nodes)) if nodes else None,
         "memballoon": ("none", None, None, None) if balloon.model == "none" else (
             "virtio", switch[balloon.autodeflate], switch[balloon.free_page_reporting],

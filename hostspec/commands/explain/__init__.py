@@ -152,8 +152,7 @@ def _budget_rows(c: Capacity):
     for fit in c.sizes:
         pages = sum(cell.reserved for cell in fit.cells)
         yield f"pool {format_size(fit.size)}", f"{pages} pages = {format_amount(pages * fit.size)}"
-    yield (f"guest overhead ({c.guest_count} x {format_size(c.guest_overhead)})",
-           format_amount(c.overhead_bytes))
+    yield f"guest overhead ({c.overhead_words()})", format_amount(c.overhead_bytes)
     yield "ordinary memory", format_amount(c.ordinary)
     locked = f" ({format_amount(c.locked_demand)} locked)" if c.locked_demand else ""
     yield "guests with normal backing", format_amount(c.normal_demand) + locked

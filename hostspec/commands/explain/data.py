@@ -38,6 +38,7 @@ def capacity_json(spec: Spec, c: Capacity) -> dict:
     return {
         "memory": c.memory, "reserve": c.reserve, "pools": c.pool_bytes,
         "guest_overhead": c.guest_overhead, "guest_count": c.guest_count,
+        "overhead_total": c.overhead_bytes,
         "ordinary": c.ordinary, "normal_demand": c.normal_demand,
         "locked_demand": c.locked_demand,
         "ratio": None if c.ratio is None else round(float(c.ratio), 4),
