@@ -84,6 +84,15 @@ class Overcommit:
 
 
 @records.frozen
+class KernelCapabilities:
+    """What the spec states the kernel has, whatever its version says (distribution
+    kernels backport); None: decided by the version."""
+
+    per_node_hugepages: Optional[bool] = None
+    path: Path = _path
+
+
+@records.frozen
 class Host:
     name: str
     cpu: str
@@ -92,6 +101,7 @@ class Host:
     reserve: int = 2 * GiB
     numa_nodes: int = 1
     kernel: tuple[int, int] = (6, 1)
+    capabilities: KernelCapabilities = KernelCapabilities()
     guest_overhead: int = 256 * MiB
     boot: str = "grub"  # grub | bls | kernel-install | bootc | none
     cmdline_budget: int = 1024  # bytes of hostspec's own kernel arguments
@@ -190,12 +200,15 @@ def _host(doc: dict) -> Host:
     )
     hugepages = Hugepages(doc.get("hugepages", {}).get("default-size"), pools,
                           path + ("hugepages",))
-    major, minor = (int(part) for part in doc.get("kernel", "6.1").split("."))
+    kernel = doc.get("kernel", "6.1")
+    stated = dict(kernel) if isinstance(kernel, dict) else {"version": kernel}
+    major, minor = (int(part) for part in stated.pop("version").split("."))
     scalars = {k.replace("-", "_"): v for k, v in doc.items()
                if k in ("name", "cpu", "memory", "arch", "reserve", "numa-nodes", "guest-overhead",
                         "boot", "cmdline-budget")}
     return Host(
         **scalars, kernel=(major, minor), hugepages=hugepages, path=path,
+        capabilities=_sub(KernelCapabilities, stated, path + ("kernel",)),
         kvm=_sub(Kvm, doc.get("kvm"), path + ("kvm",)),
         thp=_sub(Thp, doc.get("thp"), path + ("thp",)),
         ksm=_sub(Ksm, doc.get("ksm"), path + ("ksm",), {"sleep": "sleep_ms"}),

@@ -94,19 +94,32 @@ def default_size_has_pool(ctx: Context) -> Diagnostics:
 
 
 def per_node_pools_kernel(ctx: Context) -> Diagnostics:
-    """Per-node boot pools need the `hugepages=0:N` form of Linux 5.16."""
+    """Per-node boot pools need the `hugepages=0:N` form of Linux 5.16, or a kernel
+    the spec states has it (`kernel 5.14 { per-node-hugepages on }`: backported)."""
     kernel = ctx.spec.host.kernel
-    if kernel >= PER_NODE_KERNEL:
+    stated = ctx.spec.host.capabilities.per_node_hugepages
+    if stated or (stated is None and kernel >= PER_NODE_KERNEL):
         return
+    version = f"{kernel[0]}.{kernel[1]}"
     for _, pool in _pools(ctx):
         if pool.at_boot and pool.nodes is not None:
-            yield ctx.diag(
-                "HS0308", f"a per-node boot pool needs kernel 5.16 or newer, "
-                          f"but `kernel` is {kernel[0]}.{kernel[1]}",
-                ctx.at(pool.path),
-                hint="older kernels ignore the whole `hugepages=` argument; drop `node`, "
-                     "use `at runtime`, or raise `kernel`",
-                labels=[ctx.label(("host", "kernel"), "the oldest kernel is set here")])
+            if stated is None:
+                yield ctx.diag(
+                    "HS0308", f"a per-node boot pool needs kernel 5.16 or newer, "
+                              f"but `kernel` is {version}",
+                    ctx.at(pool.path),
+                    hint="older kernels ignore the whole `hugepages=` argument; drop `node`, "
+                         "use `at runtime`, or raise `kernel`; a distribution kernel with the "
+                         f"node form backported says so: `kernel {version} {{ per-node-hugepages on }}`",
+                    labels=[ctx.label(("host", "kernel"), "the oldest kernel is set here")])
+            else:
+                yield ctx.diag(
+                    "HS0308", "a per-node boot pool needs a kernel with per-node boot pools, "
+                              "but the spec says the kernel has none",
+                    ctx.at(pool.path),
+                    hint="drop `node`, or use `at runtime`",
+                    labels=[ctx.label(("host", "kernel", "per-node-hugepages"),
+                                      "`per-node-hugepages off` is stated here")])
 
 
 def pools_fit_memory(ctx: Context) -> Diagnostics:

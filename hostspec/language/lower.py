@@ -240,7 +240,7 @@ class Lowerer:
 
     def lower_entry(self, node, keys, blocks, doc, spans, prefix, special) -> None:
         if node.body is not None:
-            if node.name in blocks and (node.name not in keys or node.name == "balloon"):
+            if node.name in blocks and (node.name not in keys or node.name in ("balloon", "kernel")):
                 return self.lower_block(node, blocks[node.name], doc, spans, prefix, special)
             if node.name in keys:
                 return self.error("HS0231", f"`{node.name}` is a statement, not a block", node.key_span,
@@ -293,6 +293,8 @@ class Lowerer:
     def lower_block(self, node: Node, keys, doc, spans, prefix, special) -> None:
         if node.name == "balloon":
             return self.balloon(node, doc, spans, prefix, keys)
+        if node.name == "kernel":
+            return self.kernel(node, doc, spans, prefix, keys)
         if node.words:
             self.error("HS0230", f"`{node.name}` takes no label", node.values_span(),
                        f"write `{node.name} {{ ... }}`")
@@ -393,6 +395,22 @@ class Lowerer:
             if not self.option(node, "nodes", v.nodeset, rest[1], backing, spans, path, rest[0]):
                 return
         doc["backing"] = backing
+
+    def kernel(self, node: Node, doc, spans, prefix, keys) -> None:
+        """`kernel 5.14 { per-node-hugepages on }`: {"version": "5.14", "per-node-hugepages": true}."""
+        path = prefix + ("kernel",)
+        if len(node.words) != 1:
+            return self.error("HS0230", "`kernel` takes the oldest kernel version, then its capabilities",
+                              node.span, "write `kernel 5.14 { per-node-hugepages on }`")
+        inner: dict = {}
+        self.simple(node, v.version, inner, spans, path)
+        if "kernel" in inner:  # the version read: it becomes the block's `version`
+            inner["version"] = inner.pop("kernel")
+            stmt, value, key = spans.pop(path + ("kernel",))
+            spans[path + ("version",)] = (stmt, value, key)
+        spans[path] = (node.span, node.values_span(), node.key_span)
+        self.lower_entries(node.body, keys, {}, inner, spans, path)
+        doc["kernel"] = inner
 
     def balloon(self, node: Node, doc, spans, prefix, keys) -> None:
         path = prefix + ("balloon",)

@@ -181,7 +181,7 @@ def to_diagnostic(error, index: SpanIndex) -> Optional[Diagnostic]:
 
 # Document keys that the `.mem` language spells with their statement's name:
 # `backing hugepages 2MiB` is {"backing": {"type": ...}}, `balloon virtio` {"balloon": {"model": ...}}.
-_SPELLED_AS = {("backing", "type"): "backing", ("balloon", "model"): "balloon"}
+_SPELLED_AS = {("backing", "type"): "backing", ("balloon", "model"): "balloon", ("kernel", "version"): "kernel"}
 
 
 def _key_name(path: tuple) -> str:

@@ -19,6 +19,8 @@ HOST_BLOCKS: dict[str, dict[str, Callable]] = {
             "merge-across-nodes": v.switch, "use-zero-pages": v.switch},
     "swap": {"size": v.size, "swappiness": v.count},
     "overcommit": {"policy": v.word, "ratio": v.percent, "max-ratio": v.decimal},
+    # `kernel 5.14 { ... }`: what a distribution kernel has beyond its version
+    "kernel": {"per-node-hugepages": v.switch},
 }
 GUEST_KEYS: dict[str, Optional[Callable]] = {
     "memory": v.size, "current-memory": v.size, "vcpus": v.count, "backing": None,

@@ -113,7 +113,7 @@ def audit_sections(spec: Spec, root: pathlib.Path, findings: list[Finding]) -> l
     tables = (Table(("item", "expected", "actual", "status"), rows),) if rows else ()
     return [Section(f"Audit of host `{spec.host.name}`", (f"root {root}",)),
             Section("Items", tables=tables, after=unread + boot_step(spec, findings)
-                    + (verdict(findings),))]
+                    + capability_notes(spec, findings) + (verdict(findings),))]
 
 
 def boot_step(spec: Spec, findings: list[Finding]) -> tuple[str, ...]:
@@ -121,6 +121,29 @@ def boot_step(spec: Spec, findings: list[Finding]) -> tuple[str, ...]:
     if any(f.status == "drift" and f.item.path == "proc/cmdline" for f in findings):
         return (f"kernel arguments drifted (boot {spec.host.boot}): {STEPS[spec.host.boot]}",)
     return ()
+
+
+def capability_notes(spec: Spec, findings: list[Finding]) -> tuple[str, ...]:
+    """What the drift says about a capability the spec states beyond the kernel's version.
+
+    `kernel 5.14 { per-node-hugepages on }` is a claim about a distribution
+    kernel.  A kernel without the node form of `hugepages=` reserves no page
+    of a per-node boot pool, so each such pool reads 0 on its nodes.
+    """
+    if not spec.host.capabilities.per_node_hugepages:
+        return ()
+    from hostspec.backends.cmdline import boot_pools
+    from hostspec.commands.audit.items import per_node_files
+
+    files = {path for pools in boot_pools(spec).values() for pool in pools
+             if pool.nodes is not None for path in per_node_files(pool.size, pool.nodes)}
+    empty = [f for f in findings if f.item.path in files and f.status == "drift" and f.actual == "0"]
+    if not empty:
+        return ()
+    kernel = f"{spec.host.kernel[0]}.{spec.host.kernel[1]}"
+    return (f"{len(empty)} per-node boot pool item{'s' if len(empty) > 1 else ''} read 0: this "
+            f"kernel may not have the per-node `hugepages=` form that `kernel {kernel} "
+            "{ per-node-hugepages on }` states (check `dmesg | grep -i hugepages`)",)
 
 
 def audit_json(spec: Spec, root: pathlib.Path, findings: list[Finding]) -> dict:
@@ -131,6 +154,7 @@ def audit_json(spec: Spec, root: pathlib.Path, findings: list[Finding]) -> dict:
         "items": [{"item": f.item.name, "file": f.item.path, "expected": f.item.expected,
                    "actual": f.actual, "status": f.status, "error": f.error} for f in findings],
         "result": result[exit_status(findings)],
+        "notes": list(capability_notes(spec, findings)),
         "summary": verdict(findings),
         
     }

@@ -141,6 +141,11 @@ def sysfs_values(spec: Spec) -> dict[str, str]:
     return values
 
 
+def per_node_files(size: int, nodes) -> list[str]:
+    """The sysfs files that hold a per-node pool's pages, one per node (relative to the root)."""
+    return [f"sys/{path}" for path in _pool_files(size, nodes)]
+
+
 def _pool_files(size: int, nodes) -> list[str]:
     leaf = f"hugepages/hugepages-{size // KiB}kB/nr_hugepages"
     if nodes is None:

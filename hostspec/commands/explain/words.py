@@ -20,7 +20,14 @@ def _machine(host: Host) -> str:
     return (f"{_VENDOR[host.cpu][0]} {host.arch} host with {format_size(host.memory)} of RAM on "
             f"{nodes}; {format_size(host.reserve)} kept for the host OS, "
             f"{format_size(host.guest_overhead)} of overhead counted per guest; artifacts for "
-            f"kernel {host.kernel[0]}.{host.kernel[1]} or newer")
+            f"kernel {host.kernel[0]}.{host.kernel[1]} or newer{_capabilities(host)}")
+
+
+def _capabilities(host: Host) -> str:
+    stated = host.capabilities.per_node_hugepages
+    if stated is None:
+        return ""
+    return f" ({'with' if stated else 'without'} per-node boot pools, as stated)"
 
 
 def _kvm(host: Host) -> str:
