@@ -4,6 +4,7 @@ compile."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -37,9 +38,11 @@ def _hostile_specs(tmp: pathlib.Path) -> dict[str, tuple[pathlib.Path, str]]:
     """Specs that compile refuses only after reading a base file or a JSON number."""
     (tmp / "wrong-name.xml").write_text(DOMAIN.format(name="other"))
     (tmp / "not-xml.xml").write_text("this is not XML\n")
+    os.mkfifo(tmp / "fifo.xml")  # not a regular file: HS0402 (a FIFO must not hang the reader)
     host = "hostspec 1\nhost h { cpu intel; memory 64GiB }\n"
     cases = {
-        "base-dev-zero": (host + 'guest vm { memory 4GiB; base "/dev/zero" }\n', "HS0402"),
+        "base-fifo": (host + 'guest vm { memory 4GiB; base "fifo.xml" }\n', "HS0402"),
+        "base-dev-zero": (host + 'guest vm { memory 4GiB; base "/dev/zero" }\n', "HS0224"),
         "base-not-xml": (host + 'guest vm { memory 4GiB; base "not-xml.xml" }\n', "HS0403"),
         "base-wrong-name": (host + 'guest vm { memory 4GiB; base "wrong-name.xml" }\n', "HS0405"),
         "locked-without-overhead": (
@@ -57,7 +60,7 @@ def _hostile_specs(tmp: pathlib.Path) -> dict[str, tuple[pathlib.Path, str]]:
     return specs
 
 
-@pytest.mark.parametrize("case", ["base-dev-zero", "base-not-xml", "base-wrong-name",
+@pytest.mark.parametrize("case", ["base-fifo", "base-dev-zero", "base-not-xml", "base-wrong-name",
                                   "locked-without-overhead", "json-memory-1.5e9"])
 def test_check_fails_where_compile_fails(case, tmp_path):
     path, code = _hostile_specs(tmp_path)[case]
