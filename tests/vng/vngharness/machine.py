@@ -11,9 +11,23 @@ from pathlib import Path
 
 from .hosttools import find_kernel, ssh_identity, tool_path
 
-# The guest's --exec script: keep the machine up until stop() (virtme-ng
-# powers off when the script ends), after telling the console it is up.
-KEEPALIVE = "echo hostspec-vng: up > /dev/kmsg; while :; do sleep 3600; done"
+# The guest's --exec script.  virtme-ng's init configures the first network
+# interface it finds; under a loaded TCG host the virtio NIC can show up
+# after that, unconfigured (and renamed by udev).  QEMU's user network always
+# has the guest at 10.0.2.15/24 behind 10.0.2.2, where the SSH port is
+# forwarded, so give the NIC that address when it has none.  Then say so on
+# the console and keep the machine up until stop() (virtme-ng powers off
+# when the script ends).
+KEEPALIVE = (
+    "i=0; while [ $i -lt 120 ]; do "
+    "if ip -4 -o addr show scope global | grep -q inet; then break; fi; "
+    "nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1); "
+    "if [ -n \"$nic\" ] && [ $i -ge 3 ]; then ip link set \"$nic\" up; "
+    "ip addr add 10.0.2.15/24 dev \"$nic\"; ip route add default via 10.0.2.2; "
+    "echo \"hostspec-vng: configured $nic\" > /dev/kmsg; fi; "
+    "i=$((i + 1)); sleep 1; done; "
+    "echo hostspec-vng: up > /dev/kmsg; while :; do sleep 3600; done"
+)
 
 
 class VMError(RuntimeError):
@@ -40,13 +54,14 @@ class VM:
               (/etc /lib /home /opt /srv /usr /var /tmp); /boot and /root
               (where Ansible makes its temporary directory) by default
     rwdirs    ``{guest_path: host_path}`` shared read-write with the host
+    disks     image files attached as virtio disks (/dev/vda, /dev/vdb ... in order)
     accel     "tcg" (default, works without /dev/kvm) or "kvm"
     cpu_model QEMU's -cpu, "max" by default (every flag TCG emulates)
     workdir   where the console log goes; a fresh temporary directory by default
     """
 
     def __init__(self, name="vng", *, kernel=None, append=(), numa=None, cpus=None,
-                 memory="1G", overlay=("/boot", "/root"), rwdirs=None, accel="tcg",
+                 memory="1G", overlay=("/boot", "/root"), rwdirs=None, disks=(), accel="tcg",
                  cpu_model="max", workdir=None, boot_timeout=300.0):
         if accel not in ("tcg", "kvm"):
             raise ValueError(f"accel must be 'tcg' or 'kvm', not {accel!r}")
@@ -60,6 +75,7 @@ class VM:
         self.memory = memory
         self.overlay = list(overlay)
         self.rwdirs = dict(rwdirs or {})
+        self.disks = [Path(d) for d in disks]
         self.accel = accel
         self.cpu_model = cpu_model
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"vng-{name}-"))
@@ -89,6 +105,8 @@ class VM:
             cmd += ["--overlay-rwdir", directory]
         for guest, host in self.rwdirs.items():
             cmd += ["--rwdir", f"{guest}={host}"]
+        for disk in self.disks:
+            cmd += ["--disk", str(disk)]
         if self.append:
             cmd += ["--append", " ".join(self.append)]
         cmd += ["--ssh", str(self.ssh_port), "--ssh-tcp", "--exec", KEEPALIVE]
@@ -117,10 +135,15 @@ class VM:
                               f"answered\n{self.console_tail()}")
             probe = self.ssh(["true"], timeout=60, check=False, connect_timeout=10)
             if probe.returncode == 0:
-                subprocess.run(["ssh", *self.ssh_options(), "-o", "ControlMaster=yes",
-                                "-o", "ControlPersist=yes", "-f", "-N", "root@127.0.0.1"],
+                # ssh takes the first value of an option: these come first.
+                subprocess.run(["ssh", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes",
+                                *self.ssh_options(), "-f", "-N", "root@127.0.0.1"],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, timeout=120, check=False)
+                # bash sources ~/.bashrc for every command sshd runs; the
+                # host's (pyenv, completions ...) costs seconds of emulated CPU
+                # per command.  Empty the guest's copy-on-write copy of it.
+                self.ssh("if [ -s ~/.bashrc ]; then : > ~/.bashrc; fi", timeout=120)
                 self.boot_seconds = time.monotonic() - self._started
                 return self
             if time.monotonic() > deadline:
