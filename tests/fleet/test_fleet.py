@@ -5,7 +5,8 @@ kernel under TCG:
 
 - hv-a: two NUMA nodes, a 2M boot pool on node 0 and a runtime pool on
   node 1, boot target grub (/boot on its own disk, real update-grub);
-- hv-b: one node, KSM running, THP madvise, nothing on the command line.
+- hv-b: one node, KSM running, THP madvise, boot target kernel-install
+  (entries in /boot/loader/entries on its own disk, real kernel-install).
 
 The collection is built with ansible-galaxy and installed into a scratch
 collections path; ansible-playbook reaches the guests on loopback ports.
@@ -31,13 +32,14 @@ REPO = FLEET.parents[1]
 COLLECTION = REPO / "ansible" / "ansible_collections" / "hostspec" / "fleet"
 SPECS = FLEET / "specs"
 BIN = Path(sys.executable).parent
-GRUBHOST = (FLEET / "grubhost.sh").read_text()
 
 # What the guests are booted with, and which disk holds each one's /boot.
 GUESTS = {
     "hv-a": dict(numa=["768M", "768M"]),
     "hv-b": dict(memory="1G"),
 }
+# How each guest's boot stack is laid out before the first run.
+SETUP = {"hv-a": (FLEET / "grubhost.sh").read_text(), "hv-b": (FLEET / "kihost.sh").read_text()}
 # Files the --check run must leave alone, in every guest.
 WATCHED = "/etc /usr/libexec/hostspec /usr/share/hostspec /var/lib/hostspec /boot"
 
@@ -85,7 +87,7 @@ class Fleet:
         boot_all(vms)
         for vm in vms:
             self.vms[vm.name] = vm
-            vm.ssh(GRUBHOST)
+            vm.ssh(SETUP[vm.name])
 
     def stop(self):
         stop_all(self.vms.values())
@@ -103,7 +105,7 @@ class Fleet:
     def play(self, playbook, specs, *extra, ok=(0,)):
         env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
                "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_FORCE_COLOR": "0",
-               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_SHOW_CUSTOM_STATS": "1",
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_SHOW_CUSTOM_STATS": "1", "ANSIBLE_PIPELINING": "1",
                "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-local"),
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         for stale in self.results.glob("*.json"):
@@ -175,27 +177,52 @@ def check_run(fleet, second_run):
     return done, before, after
 
 
+def boot_line(vm) -> list[str]:
+    """The kernel arguments the guest's boot configuration now holds.
+
+    hv-a: the `linux` line of the first entry of the grub.cfg update-grub
+    wrote; hv-b: the `options` line of the entry kernel-install wrote.
+    Without root= and ro: virtme-ng boots its own kernel image from its own
+    root.
+    """
+    if vm.name == "hv-a":
+        text = vm.read("/boot/grub/grub.cfg")
+        words = next(line.split() for line in text.splitlines() if line.split()[:1] == ["linux"])[2:]
+    else:
+        entries = vm.ssh("ls /boot/loader/entries/").stdout.split()
+        assert len(entries) == 1, entries
+        text = vm.read(f"/boot/loader/entries/{entries[0]}")
+        words = next(line.split() for line in text.splitlines() if line.split()[:1] == ["options"])[1:]
+    return [w for w in words if not w.startswith("root=") and w not in ("ro", "rw")]
+
+
 @pytest.fixture(scope="module")
 def rebooted(fleet, check_run):
-    """hv-a booted again with the `linux` line update-grub wrote on its /boot disk."""
-    vm = fleet.vms["hv-a"]
-    grub_cfg = vm.read("/boot/grub/grub.cfg")
-    linux = next(line.split() for line in grub_cfg.splitlines() if line.split()[:1] == ["linux"])
-    # linux /vmlinuz-VERSION root=... ro ARGS: the image and root= belong to
-    # the boot loader and the disk; virtme-ng boots its own kernel and root.
-    words = [w for w in linux[2:] if not w.startswith("root=") and w not in ("ro", "rw")]
-    state = vm.save(["/etc/hostspec", "/etc/default/grub", "/etc/default/grub.d", "/etc/sysctl.d",
-                     "/etc/modprobe.d", "/etc/systemd/system", "/usr/libexec/hostspec",
-                     "/usr/share/hostspec", "/var/lib/hostspec"],
-                    fleet.work / "hv-a-state.tar")
-    vm.stop()
-    fleet.boot(["hv-a"], appends={"hv-a": words})
-    vm = fleet.vms["hv-a"]
-    vm.restore(state)
-    # What hostspec-memory.service does at boot, where systemd is init.
-    vm.ssh("sysctl -q -p /etc/sysctl.d/90-hostspec.conf && /usr/libexec/hostspec/apply-memory")
+    """Both guests booted again with the command line their boot configuration holds."""
+    words, states = {}, {}
+    for name, vm in fleet.vms.items():
+        words[name] = boot_line(vm)
+        states[name] = vm.save(["/etc/hostspec", "/etc/default/grub", "/etc/default/grub.d",
+                                "/etc/sysctl.d", "/etc/modprobe.d", "/etc/systemd/system",
+                                "/usr/lib/systemd/system-preset", "/usr/libexec/hostspec",
+                                "/usr/share/hostspec", "/var/lib/hostspec"],
+                               fleet.work / f"{name}-state.tar")
+    fleet.stop()
+    fleet.boot(GUESTS, appends=words)
+    for name, vm in fleet.vms.items():
+        vm.restore(states[name])
+        # What systemd-sysctl and hostspec-memory.service do at boot, where systemd is init.
+        vm.ssh("sysctl -q -p /etc/sysctl.d/90-hostspec.conf && /usr/libexec/hostspec/apply-memory")
     fleet.play(FLEET / "playbooks/audit.yml", SPEC_V1)
-    return words, vm.cmdline, fleet.result("hv-a", ".audit")
+    return words, {name: vm.cmdline for name, vm in fleet.vms.items()}, \
+        {name: fleet.result(name, ".audit") for name in GUESTS}
+
+
+@pytest.fixture(scope="module")
+def next_run(fleet, rebooted):
+    """The changed specs applied for real, after the reboot."""
+    done = fleet.play(FLEET / "playbooks/apply.yml", SPEC_V2)
+    return done, {name: fleet.result(name) for name in GUESTS}
 
 
 def boot_rows(rows):
@@ -226,19 +253,16 @@ def test_audit_reports_every_runtime_item_ok(first_run):
         runtime = [r for r in rows if r["file"] != "proc/cmdline"
                    and not (name == "hv-a" and r["item"] == "huge pages 2M node 0")]
         assert runtime and all(r["status"] == "ok" for r in runtime), (name, runtime)
-    assert results["hv-b"]["audit"]["result"] == "match"
     # hv-a has not rebooted: its boot pool and its arguments are not there yet.
     assert {r["status"] for r in boot_rows(results["hv-a"]["audit"]["rows"])} == {"drift"}
 
 
-def test_reboot_required_exactly_where_a_boot_argument_changed(first_run):
+def test_every_guest_with_new_boot_arguments_waits_for_a_reboot(first_run):
     done, results = first_run
-    assert results["hv-a"]["reboot_required"] is True
-    assert results["hv-b"]["reboot_required"] is False
+    assert results["hv-a"]["reboot_required"] is True      # boot pool on node 0
+    assert results["hv-b"]["reboot_required"] is True      # transparent_hugepage=madvise
     assert "hv-a: reboot required (boot arguments changed)" in done.stdout
-    assert "hv-b: nothing waits" in done.stdout
-    stats = done.stdout[done.stdout.index("CUSTOM STATS"):]
-    assert "hv-a" in stats and "hostspec_reboot_required" in stats
+    assert "CUSTOM STATS" in done.stdout
 
 
 def test_update_grub_put_the_arguments_on_the_guests_boot_disk(fleet, first_run):
@@ -249,6 +273,15 @@ def test_update_grub_put_the_arguments_on_the_guests_boot_disk(fleet, first_run)
     for words in linux:
         start = words.index(ours[0])
         assert words[start:start + len(ours)] == ours
+
+
+def test_apply_boot_and_kernel_install_rewrote_the_entry(fleet, first_run):
+    b = fleet.vms["hv-b"]
+    ours = b.read("/etc/hostspec/kernel-cmdline").split()
+    assert ours == ["transparent_hugepage=madvise"]
+    assert b.read("/etc/kernel/cmdline").split() == ["ro", "quiet", *ours]
+    assert boot_line(b) == ["quiet", *ours]
+    assert b.read("/var/lib/hostspec/boot-args").split() == ["args", *ours]
 
 
 def test_files_land_with_the_manifests_modes(fleet, first_run):
@@ -264,9 +297,9 @@ def test_second_run_changes_nothing(second_run):
     rows = recap(done.stdout)
     assert set(rows) == set(GUESTS)
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in rows.values()), rows
-    # still waiting: the guest has not rebooted
+    # still waiting: the guests have not rebooted
     assert results["hv-a"]["reboot_required"] is True
-    assert results["hv-b"]["reboot_required"] is False
+    assert results["hv-b"]["reboot_required"] is True
 
 
 # -- 3. --check --diff -------------------------------------------------------------------
@@ -284,25 +317,45 @@ def test_check_diff_prints_the_plan_and_writes_nothing(check_run):
 
 # -- 2. the reboot, in effect ---------------------------------------------------------------
 
-def test_reboot_with_the_grub_line_puts_the_arguments_on_proc_cmdline_once(fleet, rebooted):
-    words, cmdline, _ = rebooted
-    ours = fleet.vms["hv-a"].read("/etc/hostspec/kernel-cmdline").split()
-    assert ours and all(w in words for w in ours)
-    on_line = cmdline.split()
-    for word in ours:
-        assert on_line.count(word) == 1, (word, cmdline)
+def test_reboot_with_the_boot_line_puts_the_arguments_on_proc_cmdline_once(fleet, rebooted):
+    words, cmdlines, _ = rebooted
+    for name, vm in fleet.vms.items():
+        ours = vm.read("/etc/hostspec/kernel-cmdline").split()
+        assert ours and all(w in words[name] for w in ours), (name, words[name])
+        on_line = cmdlines[name].split()
+        for word in ours:
+            assert on_line.count(word) == 1, (name, word, cmdlines[name])
     node0 = fleet.vms["hv-a"].read("/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages")
-    assert node0.strip() == "16"
+    assert node0.strip() == "16"            # the boot pool, reserved by the kernel
+    thp = fleet.vms["hv-b"].read("/sys/kernel/mm/transparent_hugepage/enabled")
+    assert "[madvise]" in thp
 
 
 def test_audit_after_the_reboot_is_all_ok(rebooted):
-    _, _, audit = rebooted
-    assert audit["result"] == "match", audit["rows"]
-    assert all(r["status"] == "ok" for r in audit["rows"])
+    _, _, audits = rebooted
+    for name, audit in audits.items():
+        assert audit["result"] == "match", (name, audit["rows"])
+        assert all(r["status"] == "ok" for r in audit["rows"])
 
 
-def test_rolling_reboot_leaves_a_rebooted_host_alone(fleet, rebooted, collections):
-    done = fleet.play("hostspec.fleet.rolling_reboot", SPEC_V1, "-e", "hostspec_batch=1")
+def test_reboot_required_exactly_where_a_boot_argument_changed(fleet, next_run):
+    done, results = next_run
+    # hv-a's boot pool changed; hv-b's change is KSM only, at runtime.
+    assert results["hv-a"]["reboot_required"] is True
+    assert results["hv-b"]["reboot_required"] is False
+    assert "hv-a: reboot required (boot arguments changed)" in done.stdout
+    assert "hv-b: nothing waits" in done.stdout
+    stats = done.stdout[done.stdout.index("CUSTOM STATS"):]
+    assert "hv-a" in stats and "hv-b" not in stats
+    assert fleet.vms["hv-b"].read("/sys/kernel/mm/ksm/pages_to_scan").strip() == "500"
+    assert fleet.vms["hv-a"].read("/proc/sys/vm/swappiness").strip() == "35"
+    assert fleet.vms["hv-a"].read(
+        "/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages").strip() == "10"
+
+
+def test_rolling_reboot_leaves_a_host_that_does_not_wait_alone(fleet, next_run):
+    done = fleet.play("hostspec.fleet.rolling_reboot", SPEC_V2, "-e", "hostspec_hosts=hv-b")
     rows = recap(done.stdout)
-    assert all(r["changed"] == 0 and r["failed"] == 0 for r in rows.values()), rows
-    assert "TASK [Reboot]" not in done.stdout or "skipping" in done.stdout
+    assert set(rows) == {"hv-b"}
+    assert rows["hv-b"]["changed"] == 0 and rows["hv-b"]["failed"] == 0, rows
+    assert "TASK [Reboot]" not in done.stdout
