@@ -15,7 +15,10 @@ from .hosttools import find_kernel, ssh_identity, tool_path
 # interface it finds; under a loaded TCG host the virtio NIC can show up
 # after that, unconfigured (and renamed by udev).  QEMU's user network always
 # has the guest at 10.0.2.15/24 behind 10.0.2.2, where the SSH port is
-# forwarded, so give the NIC that address when it has none.  Then say so on
+# forwarded, so give the NIC that address when it has none.  bash sources
+# ~/.bashrc for every command sshd runs, and the host's (pyenv, completions)
+# costs seconds of emulated CPU per command: empty the guest's copy-on-write
+# copy of root's before the first login.  Then say so on
 # the console and keep the machine up until stop() (virtme-ng powers off
 # when the script ends).
 KEEPALIVE = (
@@ -26,6 +29,7 @@ KEEPALIVE = (
     "ip addr add 10.0.2.15/24 dev \"$nic\"; ip route add default via 10.0.2.2; "
     "echo \"hostspec-vng: configured $nic\" > /dev/kmsg; fi; "
     "i=$((i + 1)); sleep 1; done; "
+    "if [ -s /root/.bashrc ]; then : > /root/.bashrc; fi; "
     "echo hostspec-vng: up > /dev/kmsg; while :; do sleep 3600; done"
 )
 
@@ -133,7 +137,7 @@ class VM:
             if self._proc.poll() is not None:
                 raise VMError(f"{self.name}: vng exited with {self._proc.returncode} before sshd "
                               f"answered\n{self.console_tail()}")
-            probe = self.ssh(["true"], timeout=60, check=False, connect_timeout=10)
+            probe = self.ssh(["true"], timeout=120, check=False, connect_timeout=10)
             if probe.returncode == 0:
                 # ssh takes the first value of an option: these come first.
                 subprocess.run(["ssh", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes",
