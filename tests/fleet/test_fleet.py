@@ -97,6 +97,9 @@ class Fleet:
         for name, vm in self.vms.items():
             hosts[name] = {**vm.ansible_vars(), "hostspec_spec": str(specs[name]),
                            "hostspec_cli": tool("hostspec"),
+                           # as kihost.sh: no depmod for a kernel whose modules.dep exists
+                           "hostspec_step_environment": {
+                               "KERNEL_INSTALL_PLUGINS": "/usr/lib/kernel/install.d/90-loaderentry.install"},
                            "ansible_python_interpreter": "/usr/bin/python3"}
         path = self.work / "inventory.json"
         path.write_text(json.dumps({"all": {"hosts": hosts, "vars": {"fleet_results": str(self.results)}}}))
@@ -202,7 +205,7 @@ def rebooted(fleet, check_run):
     words, states = {}, {}
     for name, vm in fleet.vms.items():
         words[name] = boot_line(vm)
-        states[name] = vm.save(["/etc/hostspec", "/etc/default/grub", "/etc/default/grub.d",
+        states[name] = vm.save(["/etc/hostspec", "/etc/kernel", "/etc/default/grub", "/etc/default/grub.d",
                                 "/etc/sysctl.d", "/etc/modprobe.d", "/etc/systemd/system",
                                 "/usr/lib/systemd/system-preset", "/usr/libexec/hostspec",
                                 "/usr/share/hostspec", "/var/lib/hostspec"],
