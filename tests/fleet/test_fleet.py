@@ -228,10 +228,6 @@ def next_run(fleet, rebooted):
     return done, {name: fleet.result(name) for name in GUESTS}
 
 
-def boot_rows(rows):
-    return [r for r in rows if r["file"] == "proc/cmdline"]
-
-
 # -- 1. the first run ------------------------------------------------------------------
 
 def test_runtime_state_is_the_spec_in_the_guests_sys_and_proc(fleet, first_run):
@@ -254,10 +250,14 @@ def test_audit_reports_every_runtime_item_ok(first_run):
         rows = result["audit"]["rows"]
         assert rows, name
         runtime = [r for r in rows if r["file"] != "proc/cmdline"
-                   and not (name == "hv-a" and r["item"] == "huge pages 2M node 0")]
+                   and not (name == "hv-a" and r["item"] == "huge pages 2MiB node 0")]
         assert runtime and all(r["status"] == "ok" for r in runtime), (name, runtime)
-    # hv-a has not rebooted: its boot pool and its arguments are not there yet.
-    assert {r["status"] for r in boot_rows(results["hv-a"]["audit"]["rows"])} == {"drift"}
+    # Neither has rebooted: their arguments (and hv-a's boot pool) are not there yet.
+    rows = {r["item"]: r["status"] for r in results["hv-a"]["audit"]["rows"]}
+    assert rows["kernel argument hugepagesz=2M"] == "drift"
+    assert rows["huge pages 2MiB node 0"] == "drift"
+    rows = {r["item"]: r["status"] for r in results["hv-b"]["audit"]["rows"]}
+    assert rows["kernel argument transparent_hugepage"] == "drift"
 
 
 def test_every_guest_with_new_boot_arguments_waits_for_a_reboot(first_run):
