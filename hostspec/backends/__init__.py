@@ -90,6 +90,25 @@ def header(ctx: Context, comment: str = "#") -> str:
             f"{comment} source sha256 {ctx.source_sha256}\n")
 
 
+def oneshot_unit(ctx: Context, description: str, ordering: list[str], command: str) -> str:
+    """A systemd unit that runs `command` once at boot and stays active."""
+    return "\n".join([
+        header(ctx).rstrip("\n"),
+        "[Unit]",
+        f"Description={description}",
+        *ordering,
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        f"ExecStart={command}",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ])
+
+
 def backends() -> list[Backend]:
     """Every backend function available in this installation, in order."""
     found = [_load(module, function) for module, function in _HOST_BACKENDS]

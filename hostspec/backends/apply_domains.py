@@ -13,7 +13,7 @@ import re
 
 from hostspec.diagnostics import Diagnostic
 from hostspec.model import Spec
-from hostspec.backends import MODE_EXECUTABLE, Artifact, Context, header
+from hostspec.backends import MODE_EXECUTABLE, Artifact, Context, header, oneshot_unit
 
 PATH = "usr/libexec/hostspec/apply-domains"
 INSTALLED_PATH = "/" + PATH
@@ -223,25 +223,13 @@ def script_text(spec: Spec, ctx: Context) -> str:
 
 def unit_text(ctx: Context) -> str:
     """hostspec-domains.service: after libvirt is up, before libvirt-guests starts guests."""
-    return "\n".join([
-        header(ctx).rstrip("\n"),
-        "[Unit]",
-        "Description=Define hostspec's libvirt domains (changed ones only)",
+    return oneshot_unit(ctx, "Define hostspec's libvirt domains (changed ones only)", [
         # libvirtd on Debian; virtqemud where libvirt runs modular daemons.  The
         # sockets too: with socket activation the service may not be started yet.
         "After=libvirtd.service virtqemud.service libvirtd.socket virtqemud.socket",
         # libvirt-guests starts (or resumes) guests at boot: they get the new definitions.
         "Before=libvirt-guests.service",
-        "",
-        "[Service]",
-        "Type=oneshot",
-        "RemainAfterExit=yes",
-        f"ExecStart={INSTALLED_PATH}",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ])
+    ], INSTALLED_PATH)
 
 
 def apply_domains(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]:

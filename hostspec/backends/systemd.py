@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hostspec.diagnostics import Diagnostic
 from hostspec.model import Spec
-from hostspec.backends import Artifact, Context, header
+from hostspec.backends import Artifact, Context, oneshot_unit
 from hostspec.backends.apply_script import INSTALLED_PATH, needs_apply_script, sets_ksm
 
 PATH = "etc/systemd/system/hostspec-memory.service"
@@ -36,21 +36,8 @@ def pins_ksmtuned_values(spec: Spec) -> bool:
 
 def unit_text(spec: Spec, ctx: Context) -> str:
     """The unit file's text."""
-    return "\n".join([
-        header(ctx).rstrip("\n"),
-        "[Unit]",
-        "Description=Apply hostspec memory settings (KSM, THP, runtime huge pages)",
-        *_ordering(spec),
-        "",
-        "[Service]",
-        "Type=oneshot",
-        "RemainAfterExit=yes",
-        f"ExecStart={INSTALLED_PATH}",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ])
+    return oneshot_unit(ctx, "Apply hostspec memory settings (KSM, THP, runtime huge pages)",
+                        _ordering(spec), INSTALLED_PATH)
 
 
 def memory_unit(spec: Spec, ctx: Context) -> tuple[list[Artifact], list[Diagnostic]]:
