@@ -40,3 +40,27 @@ def test_model_records_pickle_and_print():
                       hint="compile each host from one file per call", file_name="a.mem")
     assert pickle.loads(pickle.dumps(diagnostic)) == diagnostic
     assert repr(diagnostic).startswith("Diagnostic(") and "HS0408" in repr(diagnostic)
+
+
+def test_equality_and_hashing_are_attrs_own():
+    def make(decorator):
+        @decorator
+        class Pair:
+            a: int
+            b: tuple = ()
+            ignored: str = attrs.field(default="", eq=False)
+
+        return Pair
+
+    for ours, theirs in ((records.frozen, attrs.frozen), (records.define, attrs.define)):
+        mine, reference = make(ours), make(theirs)
+        for left, right in (((1, (2,)), (1, (2,))), ((1, ()), (2, ())), ((1, (2,)), (1, (3,)))):
+            assert (mine(*left) == mine(*right)) == (reference(*left) == reference(*right))
+            assert (mine(*left) != mine(*right)) == (reference(*left) != reference(*right))
+        assert mine(1, (), "x") == mine(1, (), "y")  # eq=False fields are not compared
+        assert mine(1) != reference(1) and mine(1).__eq__(reference(1)) is NotImplemented
+        if ours is records.frozen:
+            assert hash(mine(1, (2,), "x")) == hash(mine(1, (2,), "y"))
+            assert len({mine(1), mine(1), mine(2)}) == 2
+        else:
+            assert mine.__hash__ is None and reference.__hash__ is None  # mutable: unhashable
