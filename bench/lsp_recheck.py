@@ -6,7 +6,7 @@ own block) is checked once, then each run changes one guest's memory in the
 middle of the file (alternating two values, so the length changes) and checks
 the text again with the server's block parser.  The baseline is a plain lark
 parse of the same text, timed interleaved.  Target: re-check <= 0.9x the plain
-parse, which is the issue's 20 ms on the 2-core machine the targets are set
+parse, which is the 20 ms target on the 2-core machine the targets are set
 for (a plain parse of this host takes about 22 ms there).
 
     python bench/lsp_recheck.py [RUNS]
@@ -55,7 +55,7 @@ def main(runs: int, verdicts: Verdicts | None = None) -> int:
                                "parse": lambda: timed(lambda: grammar.parse(text))}, runs)
     print(f"lsp re-check after an edit (cores: {os.cpu_count()}, runs: {runs})")
     print(f"  re-check of a {GUESTS}-guest host after an edit: median {milliseconds(medians['re-check'])} "
-          "(the issue's target: 20 ms on 2 cores)")
+          "(target: 20 ms on 2 cores)")
     print(f"  plain parse of the same text: median {milliseconds(medians['parse'])}")
     ok = verdicts.at_most("lsp re-check / plain parse", medians["re-check"] / medians["parse"], TARGET)
     return 0 if ok else 1
