@@ -8,6 +8,5 @@ VNG_DIR = FLEET_DIR.parent / "vng"
 if str(VNG_DIR) not in sys.path:
     sys.path.insert(0, str(VNG_DIR))
 
-pytest_plugins = []
 
 from vngharness import missing_tools  # noqa: E402,F401
