@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 
 from hostspec.diagnostics.codes import diag
 from hostspec.diagnostics import Diagnostic
+from hostspec.language.conforms import conforms
 from hostspec.language.index import SpanIndex
 
 SCHEMA_NAME = "hostspec-v1.schema.json"
@@ -30,6 +31,12 @@ def load_schema(name: str = SCHEMA_NAME) -> dict:
 
 
 @functools.lru_cache(maxsize=4)
+def inlined_schema(name: str = SCHEMA_NAME) -> dict:
+    """The schema with every `$ref` inlined, read once per process."""
+    return inline_refs(load_schema(name))
+
+
+@functools.lru_cache(maxsize=4)
 def validator(name: str = SCHEMA_NAME):
     """A compiled validator, built once per process."""
     from jsonschema import Draft202012Validator
@@ -37,8 +44,7 @@ def validator(name: str = SCHEMA_NAME):
 
     # Every `$ref` is inlined, so nothing is ever looked up: an empty registry
     # spares loading jsonschema's bundled meta-schemas (a third of its cost).
-    schema = inline_refs(load_schema(name))
-    return Draft202012Validator(schema, registry=Registry())
+    return Draft202012Validator(inlined_schema(name), registry=Registry())
 
 
 def inline_refs(schema: dict) -> dict:
@@ -67,6 +73,9 @@ def validate(document: dict, index: SpanIndex) -> list[Diagnostic]:
     """Every schema error of the document, at the span that caused it."""
     found = []
     shown, unseen, positions = _distinct_guests(document, index)
+    if conforms(shown, inlined_schema()):
+        _remember_valid(unseen, found)  # jsonschema would find nothing: it is not even imported
+        return []
     for error in validator().iter_errors(shown):
         if positions is not None and len(error.path) > 1 and error.path[0] == "guests":
             error.path[1] = positions[error.path[1]]  # back to the guest's place in the document
