@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages the test suite runs for real: git (pre-commit), kmod (modprobe),
-# shellcheck, dash and strace (apply-memory), systemd (systemd-analyze verify),
+# ShellCheck, dash and strace (apply-memory), systemd (systemd-analyze verify),
 # libvirt (virsh test driver, domain.rng; the embedded QEMU driver for
 # apply-domains), mkosi and ignition (image layouts), a kernel, qemu,
 # busybox and cpio for the boot tests, and grub-mkconfig, kernel-install and
