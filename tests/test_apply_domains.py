@@ -175,6 +175,30 @@ def test_a_changed_xml_is_redefined_and_a_running_guest_is_not_restarted(libvirt
     assert libvirt.apply().stdout == ""
 
 
+def test_a_guest_whose_domain_is_the_same_is_not_redefined_when_another_changes(libvirt, tmp_path):
+    libvirt.install(spec(web="256MiB", db="256MiB"), tmp_path)
+    assert libvirt.apply().returncode == 0
+    stored = libvirt.lv / "etc/qemu/web.xml"   # libvirt's own copy of the definition
+    before = stored.stat()
+    web = libvirt.root / apply_domains.DOMAINS_DIR / "web.xml"
+    old_header = web.read_text().splitlines()[0]
+
+    # An edit of the spec changes the source sha256 in every file's header.
+    libvirt.install(spec(web="256MiB", db="512MiB"), tmp_path)
+    assert web.read_text().splitlines()[0] != old_header
+    check = libvirt.apply("--check")
+    assert check.returncode == 1 and check.stdout.startswith("db: would define")
+    assert "web" not in check.stdout
+    done = libvirt.apply()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("db: defined from") and done.stdout.endswith("(changed)\n")
+    assert "web" not in done.stdout
+    after = stored.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert "524288" in libvirt.virsh("dumpxml", "--inactive", "db")
+    assert libvirt.apply().stdout == ""
+
+
 def test_a_removed_guest_is_undefined_when_shut_off_and_reported_while_running(libvirt, tmp_path):
     libvirt.install(spec(**{"keep": "256MiB", "gone-off": "256MiB", "gone-on": "256MiB"}), tmp_path)
     assert libvirt.apply().returncode == 0

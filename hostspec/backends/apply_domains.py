@@ -3,7 +3,9 @@
 The script is a fixed prologue of shell functions, the list of the spec's
 guest names, and a fixed epilogue.  It defines a domain only when its XML
 changed since the last run (state: `var/lib/hostspec/domains`, one
-`NAME SHA256` line per domain it defined), undefines a domain it defined
+`NAME SHA256` line per domain it defined; the sum leaves out the header
+line, which names the source's sha256 and so changes with every edit of the
+spec, whichever guest it touches), undefines a domain it defined
 earlier once the spec no longer has it and it is shut off, and never touches
 a domain it did not define.  No guest is ever started, stopped or restarted.
 """
@@ -26,8 +28,9 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 PROLOGUE = r"""#
 # Defines the spec's libvirt domains from etc/hostspec/domains/NAME.xml with
-# `virsh define --validate`, each only when its file changed since the last
-# run or libvirt no longer has it.  A domain this script defined earlier and
+# `virsh define --validate`, each only when its domain changed since the last
+# run or libvirt no longer has it (hostspec's header line, which names the
+# source's sha256 and so changes with every edit of the spec, is not counted).  A domain this script defined earlier and
 # the spec no longer has is undefined once it is shut off; while it runs it is
 # reported and left alone.  Domains it never defined are never touched, and no
 # guest is started, stopped or restarted: a running guest whose definition
@@ -42,7 +45,8 @@ PROLOGUE = r"""#
 # HOSTSPEC_ROOT (default /) prefixes every file it reads and writes;
 # HOSTSPEC_LIBVIRT_URI (default qemu:///system) names the libvirt it talks to.
 # State: var/lib/hostspec/domains, one `NAME SHA256` line per domain it
-# defined, written last and atomically, so a failed run is repeated.
+# defined (the sha256 of its file without the header line), written last and
+# atomically, so a failed run is repeated.
 set -u
 # A reader that goes away (`| head`) must not stop it before the state is written.
 trap '' PIPE
@@ -117,10 +121,16 @@ forget_or_undefine() {
     fi
 }
 
-# define NAME: define the domain from its file unless libvirt has this very file.
+# digest FILE: the sha256 of the domain in FILE, without hostspec's header line.
+digest() {
+    body=$(sed -e '1{/^<!-- hostspec .*: generated, do not edit -->$/d' -e '}' "$1") || return 1
+    printf '%s\n' "$body" | sha256sum
+}
+
+# define NAME: define the domain from its file unless libvirt has this very domain.
 define() {
     file=$dir/$1.xml
-    sum=$(sha256sum <"$file") || { fail "cannot read $file"; return 1; }
+    sum=$(digest "$file") || { fail "cannot read $file"; return 1; }
     sum=${sum%% *}
     old=$(recorded "$1")
     if [ "$old" = "$sum" ] && has "$defined" "$1"; then

@@ -6,7 +6,9 @@ kernel under TCG:
 - hv-a: two NUMA nodes, a 2M boot pool on node 0 and a runtime pool on
   node 1, boot target grub (/boot on its own disk, real update-grub);
 - hv-b: one node, KSM running, THP madvise, boot target kernel-install
-  (entries in /boot/loader/entries on its own disk, real kernel-install).
+  (entries in /boot/loader/entries on its own disk, real kernel-install),
+  and two guests, web and db, defined in the real libvirtd it runs
+  (qemu:///system, definitions kept in /etc/libvirt/qemu across the reboot).
 
 The collection is built with ansible-galaxy and installed into a scratch
 collections path; ansible-playbook reaches the guests on loopback ports.
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -38,8 +41,12 @@ GUESTS = {
     "hv-a": dict(numa=["768M", "768M"]),
     "hv-b": dict(memory="1G"),
 }
-# How each guest's boot stack is laid out before the first run.
-SETUP = {"hv-a": (FLEET / "grubhost.sh").read_text(), "hv-b": (FLEET / "kihost.sh").read_text()}
+# How each guest's boot stack (and hv-b's libvirtd) is laid out before the first run.
+LIBVIRT = (FLEET / "libvirthost.sh").read_text()
+SETUP = {"hv-a": (FLEET / "grubhost.sh").read_text(),
+         "hv-b": (FLEET / "kihost.sh").read_text() + LIBVIRT}
+# libvirt's persistent definitions, which a host keeps across reboots.
+LIBVIRT_STATE = "/etc/libvirt/qemu"
 # Files the --check run must leave alone, in every guest.
 WATCHED = "/etc /usr/libexec/hostspec /usr/share/hostspec /var/lib/hostspec /boot"
 
@@ -126,6 +133,26 @@ class Fleet:
         return self.vms[name].ssh(
             f"find {WATCHED} -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum").stdout
 
+    def definitions(self, name) -> dict:
+        """{guest: (inode, mtime, sha256)} of the definitions libvirt keeps in /etc/libvirt/qemu."""
+        rows = {}
+        out = self.vms[name].ssh(f"cd {LIBVIRT_STATE} && for f in *.xml; do [ -e \"$f\" ] || continue; "
+                                 "echo \"$f $(stat -c '%i %y' \"$f\") $(sha256sum <\"$f\")\"; done").stdout
+        for line in out.splitlines():
+            words = line.split()
+            rows[words[0].removesuffix(".xml")] = (words[1], " ".join(words[2:5]), words[5])
+        return rows
+
+    def virsh(self, name, *argv) -> str:
+        return self.vms[name].ssh(["virsh", "-q", "-c", "qemu:///system", *argv]).stdout
+
+    def memory_kib(self, name, guest) -> int:
+        """The <memory> of a guest's persistent definition, as libvirt reads it back."""
+        domain = ElementTree.fromstring(self.virsh(name, "dumpxml", "--inactive", guest))
+        memory = domain.find("memory")
+        assert memory.get("unit") == "KiB"
+        return int(memory.text)
+
 
 SPEC_V1 = {"hv-a": SPECS / "hv-a.mem", "hv-b": SPECS / "hv-b.mem"}
 # The same file names, as an operator edits them: a compiled file's header
@@ -169,7 +196,13 @@ def first_run(fleet):
 
 
 @pytest.fixture(scope="module")
-def second_run(fleet, first_run):
+def defined_first(fleet, first_run):
+    """hv-b's libvirt definitions after the first run."""
+    return fleet.definitions("hv-b")
+
+
+@pytest.fixture(scope="module")
+def second_run(fleet, first_run, defined_first):
     done = fleet.play(FLEET / "playbooks/apply.yml", SPEC_V1)
     return done, {name: fleet.result(name) for name in GUESTS}
 
@@ -180,6 +213,20 @@ def check_run(fleet, second_run):
     done = fleet.play(FLEET / "playbooks/apply.yml", SPEC_V2, "--check", "--diff")
     after = {name: fleet.checksums(name) for name in GUESTS}
     return done, before, after
+
+
+def task_lines(stdout: str, task: str) -> list[str]:
+    """The per-host lines (ok: [h], changed: [h], skipping: [h] ...) under one TASK header."""
+    lines, inside = [], False
+    for line in stdout.splitlines():
+        if line.startswith("TASK ["):
+            inside = line.startswith(f"TASK [{task}]")
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+APPLY_DOMAINS = "hostspec.fleet.apply : Run apply-domains"
 
 
 def boot_line(vm) -> list[str]:
@@ -210,12 +257,15 @@ def rebooted(fleet, check_run):
         states[name] = vm.save(["/etc/hostspec", "/etc/kernel", "/etc/default/grub", "/etc/default/grub.d",
                                 "/etc/sysctl.d", "/etc/modprobe.d", "/etc/systemd/system",
                                 "/usr/lib/systemd/system-preset", "/usr/libexec/hostspec",
-                                "/usr/share/hostspec", "/var/lib/hostspec"],
+                                "/usr/share/hostspec", "/var/lib/hostspec", LIBVIRT_STATE],
                                fleet.work / f"{name}-state.tar")
     fleet.stop()
     fleet.boot(GUESTS, appends=words)
     for name, vm in fleet.vms.items():
         vm.restore(states[name])
+        if name == "hv-b":
+            # libvirtd started before the definitions came back: it reads them now.
+            vm.ssh(LIBVIRT)
         # What systemd-sysctl and hostspec-memory.service do at boot, where systemd is init.
         vm.ssh("sysctl -q -p /etc/sysctl.d/90-hostspec.conf && /usr/libexec/hostspec/apply-memory")
     fleet.play(FLEET / "playbooks/audit.yml", SPEC_V1)
@@ -224,7 +274,13 @@ def rebooted(fleet, check_run):
 
 
 @pytest.fixture(scope="module")
-def next_run(fleet, rebooted):
+def defined_before_next(fleet, rebooted):
+    """hv-b's libvirt definitions after the reboot, before the changed specs."""
+    return fleet.definitions("hv-b")
+
+
+@pytest.fixture(scope="module")
+def next_run(fleet, rebooted, defined_before_next):
     """The changed specs applied for real, after the reboot."""
     done = fleet.play(FLEET / "playbooks/apply.yml", SPEC_V2)
     return done, {name: fleet.result(name) for name in GUESTS}
@@ -297,6 +353,20 @@ def test_files_land_with_the_manifests_modes(fleet, first_run):
         assert mode == [artifact["mode"].lstrip("0"), "root:root"], artifact["path"]
 
 
+def test_the_first_run_defines_both_guests_in_the_guests_own_libvirtd(fleet, first_run, defined_first):
+    done, _ = first_run
+    assert "changed: [hv-b]" in task_lines(done.stdout, APPLY_DOMAINS)
+    # A new virsh, a new connection: libvirtd has them, and keeps them on disk.
+    assert sorted(fleet.virsh("hv-b", "list", "--all", "--name").split()) == ["db", "web"]
+    assert sorted(defined_first) == ["db", "web"]
+    assert fleet.memory_kib("hv-b", "web") == 128 * 1024
+    assert fleet.memory_kib("hv-b", "db") == 128 * 1024
+    recorded = dict(line.split() for line in fleet.vms["hv-b"].read("/var/lib/hostspec/domains").splitlines())
+    assert sorted(recorded) == ["db", "web"]
+    # hv-a has no guests: no apply-domains, no libvirt step.
+    assert fleet.vms["hv-a"].ssh("test -e /usr/libexec/hostspec/apply-domains", check=False).returncode == 1
+
+
 def test_second_run_changes_nothing(second_run):
     done, results = second_run
     rows = recap(done.stdout)
@@ -305,6 +375,12 @@ def test_second_run_changes_nothing(second_run):
     # still waiting: the guests have not rebooted
     assert results["hv-a"]["reboot_required"] is True
     assert results["hv-b"]["reboot_required"] is True
+
+
+def test_the_second_run_defines_no_guest(fleet, second_run, defined_first):
+    done, _ = second_run
+    assert not any(line.startswith("changed:") for line in task_lines(done.stdout, APPLY_DOMAINS))
+    assert fleet.definitions("hv-b") == defined_first   # same inodes, mtimes and bytes
 
 
 # -- 3. --check --diff -------------------------------------------------------------------
@@ -317,7 +393,9 @@ def test_check_diff_prints_the_plan_and_writes_nothing(check_run):
     assert "hugepages=0:20" in out                                      # its new boot pool
     assert "Most disruptive step (boot)" in out                         # hv-a's plan
     assert "`KSM pages_to_scan` 300 -> 500" in out                      # hv-b's plan
-    assert "Most disruptive step (runtime)" in out
+    assert "guest `db`: `memory` 128MiB -> 192MiB" in out
+    assert "guest `web`" not in out                                     # its domain is the same
+    assert "Most disruptive step (guest-restart)" in out
 
 
 # -- 2. the reboot, in effect ---------------------------------------------------------------
@@ -341,6 +419,29 @@ def test_audit_after_the_reboot_is_all_ok(rebooted):
     for name, audit in audits.items():
         assert audit["result"] == "match", (name, audit["rows"])
         assert all(r["status"] == "ok" for r in audit["rows"])
+
+
+def test_libvirt_keeps_its_definitions_across_the_reboot(fleet, rebooted, defined_first, defined_before_next):
+    assert sorted(fleet.virsh("hv-b", "list", "--all", "--name").split()) == ["db", "web"]
+    # The same definitions, byte for byte (the files themselves are new: restored).
+    assert {k: v[2] for k, v in defined_before_next.items()} == {k: v[2] for k, v in defined_first.items()}
+    assert fleet.memory_kib("hv-b", "db") == 128 * 1024
+
+
+def test_the_next_run_redefines_exactly_the_changed_guest(fleet, next_run, defined_before_next):
+    done, _ = next_run
+    assert "changed: [hv-b]" in task_lines(done.stdout, APPLY_DOMAINS)
+    assert recap(done.stdout)["hv-b"]["changed"] > 0
+    after = fleet.definitions("hv-b")
+    assert sorted(after) == ["db", "web"]
+    assert after["web"] == defined_before_next["web"]   # untouched: same inode, mtime, bytes
+    assert after["db"][2] != defined_before_next["db"][2]
+    assert fleet.memory_kib("hv-b", "db") == 192 * 1024
+    assert fleet.memory_kib("hv-b", "web") == 128 * 1024
+    # Run again, apply-domains finds nothing to define.
+    again = fleet.vms["hv-b"].ssh("/usr/libexec/hostspec/apply-domains")
+    assert again.stdout == ""
+    assert fleet.definitions("hv-b") == after
 
 
 def test_reboot_required_exactly_where_a_boot_argument_changed(fleet, next_run):
