@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -47,6 +48,11 @@ SETUP = {"hv-a": (FLEET / "grubhost.sh").read_text(),
          "hv-b": (FLEET / "kihost.sh").read_text() + LIBVIRT}
 # libvirt's persistent definitions, which a host keeps across reboots.
 LIBVIRT_STATE = "/etc/libvirt/qemu"
+# What a host keeps across a reboot besides /boot (on its own disk).
+KEPT = ["/etc/hostspec", "/etc/kernel", "/etc/default/grub", "/etc/default/grub.d",
+        "/etc/sysctl.d", "/etc/modprobe.d", "/etc/systemd/system",
+        "/usr/lib/systemd/system-preset", "/usr/libexec/hostspec",
+        "/usr/share/hostspec", "/var/lib/hostspec", LIBVIRT_STATE]
 # Files the --check run must leave alone, in every guest.
 WATCHED = "/etc /usr/libexec/hostspec /usr/share/hostspec /var/lib/hostspec /boot"
 
@@ -80,6 +86,7 @@ class Fleet:
         self.vms = {}
         self.disks = {}
         self.boots = itertools.count()
+        self.reboots = []
         for name in GUESTS:
             disk = work / f"{name}-boot.img"
             subprocess.run(["truncate", "-s", "64M", str(disk)], check=True)
@@ -112,19 +119,72 @@ class Fleet:
         path.write_text(json.dumps({"all": {"hosts": hosts, "vars": {"fleet_results": str(self.results)}}}))
         return path
 
-    def play(self, playbook, specs, *extra, ok=(0,)):
+    def play(self, playbook, specs, *extra, ok=(0,), reboot_with=None):
+        """Run ansible-playbook; answer the reboot hook's requests (playbooks/reboot_by_test.yml).
+
+        reboot_with(name) gives the kernel arguments a guest the hook asks
+        to reboot boots with; each reboot is noted in self.reboots.
+        """
         env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
                "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_FORCE_COLOR": "0",
                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_SHOW_CUSTOM_STATS": "1", "ANSIBLE_PIPELINING": "1",
                "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-local"),
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        for stale in self.results.glob("*.json"):
+        for stale in [*self.results.glob("*.json"), *self.results.glob("*.reboot"),
+                      *self.results.glob("*.port"), *self.results.glob("*.log")]:
             stale.unlink()
-        done = subprocess.run([tool("ansible-playbook"), "-i", str(self.inventory(specs)),
-                               str(playbook), *extra], capture_output=True, text=True, env=env,
-                              timeout=1200)
+        out, err = self.work / "play.out", self.work / "play.err"
+        with open(out, "w") as stdout, open(err, "w") as stderr:
+            proc = subprocess.Popen([tool("ansible-playbook"), "-i", str(self.inventory(specs)),
+                                     str(playbook), *extra], stdout=stdout, stderr=stderr,
+                                    stdin=subprocess.DEVNULL, text=True, env=env)
+            try:
+                self._serve(proc, reboot_with, deadline=time.monotonic() + 1800)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text())
         assert done.returncode in ok, done.stdout[-6000:] + done.stderr[-3000:]
         return done
+
+    def _serve(self, proc, reboot_with, deadline):
+        while True:
+            try:
+                proc.wait(timeout=1)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+            assert time.monotonic() < deadline, "ansible-playbook still runs after 30 minutes"
+            for request in sorted(self.results.glob("*.reboot")):
+                name = request.stem
+                assert reboot_with is not None, f"the play asked to reboot {name}"
+                request.unlink()
+                self.reboot({name: reboot_with(name)})
+                self.reboots.append(name)
+                port = self.results / f"{name}.port"
+                port.with_suffix(".tmp").write_text(str(self.vms[name].ssh_port))
+                port.with_suffix(".tmp").rename(port)
+
+    def reboot(self, words: dict):
+        """Boot the named guests again with the given kernel arguments, as a host reboots.
+
+        The guests' root is copy-on-write in their RAM: what a host keeps on
+        disk across a reboot (hostspec's tree, the marks, the boot
+        configuration's sources, libvirt's definitions) is carried over, and
+        what systemd-sysctl and hostspec-memory.service do at boot is done.
+        """
+        states = {name: self.vms[name].save(KEPT, self.work / f"{name}-state.tar") for name in words}
+        for name in words:
+            self.vms[name].stop()
+        self.boot(words, appends=words)
+        for name in words:
+            vm = self.vms[name]
+            vm.restore(states[name])
+            if name == "hv-b":
+                # libvirtd started before the definitions came back: it reads them now.
+                vm.ssh(LIBVIRT)
+            vm.ssh("sysctl -q -p /etc/sysctl.d/90-hostspec.conf && /usr/libexec/hostspec/apply-memory")
 
     def result(self, name, suffix=""):
         return json.loads((self.results / f"{name}{suffix}.json").read_text())
@@ -251,23 +311,8 @@ def boot_line(vm) -> list[str]:
 @pytest.fixture(scope="module")
 def rebooted(fleet, check_run):
     """Both guests booted again with the command line their boot configuration holds."""
-    words, states = {}, {}
-    for name, vm in fleet.vms.items():
-        words[name] = boot_line(vm)
-        states[name] = vm.save(["/etc/hostspec", "/etc/kernel", "/etc/default/grub", "/etc/default/grub.d",
-                                "/etc/sysctl.d", "/etc/modprobe.d", "/etc/systemd/system",
-                                "/usr/lib/systemd/system-preset", "/usr/libexec/hostspec",
-                                "/usr/share/hostspec", "/var/lib/hostspec", LIBVIRT_STATE],
-                               fleet.work / f"{name}-state.tar")
-    fleet.stop()
-    fleet.boot(GUESTS, appends=words)
-    for name, vm in fleet.vms.items():
-        vm.restore(states[name])
-        if name == "hv-b":
-            # libvirtd started before the definitions came back: it reads them now.
-            vm.ssh(LIBVIRT)
-        # What systemd-sysctl and hostspec-memory.service do at boot, where systemd is init.
-        vm.ssh("sysctl -q -p /etc/sysctl.d/90-hostspec.conf && /usr/libexec/hostspec/apply-memory")
+    words = {name: boot_line(vm) for name, vm in fleet.vms.items()}
+    fleet.reboot(words)
     fleet.play(FLEET / "playbooks/audit.yml", SPEC_V1)
     return words, {name: vm.cmdline for name, vm in fleet.vms.items()}, \
         {name: fleet.result(name, ".audit") for name in GUESTS}
@@ -465,3 +510,105 @@ def test_rolling_reboot_leaves_a_host_that_does_not_wait_alone(fleet, next_run):
     assert set(rows) == {"hv-b"}
     assert rows["hv-b"]["changed"] == 0 and rows["hv-b"]["failed"] == 0, rows
     assert "TASK [Reboot]" not in done.stdout
+
+
+# -- the rolling reboot, for real ----------------------------------------------------------
+#
+# A later spec changes hv-b's boot arguments too, so both hosts wait.  The
+# rollout reboots one host at a time through the playbook's hooks
+# (playbooks/*_reboot.yml, reboot_by_test.yml: the test boots the guest again
+# with the kernel arguments it is told and the play follows it to its new port).
+
+SPEC_V3 = {"hv-a": SPECS / "next" / "hv-a.mem", "hv-b": SPECS / "later" / "hv-b.mem"}
+HOOKS = ["-e", "hostspec_batch=1",
+         "-e", f"hostspec_before_reboot={FLEET / 'playbooks/before_reboot.yml'}",
+         "-e", f"hostspec_after_reboot={FLEET / 'playbooks/after_reboot.yml'}",
+         "-e", f"hostspec_reboot_tasks={FLEET / 'playbooks/reboot_by_test.yml'}"]
+
+
+def boot_id(vm) -> str:
+    return vm.read("/proc/sys/kernel/random/boot_id").strip()
+
+
+def hooks_log(fleet) -> list[str]:
+    log = fleet.results / "hooks.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture(scope="module")
+def later_run(fleet, next_run):
+    """hv-b's THP mode changes too: both hosts now wait for a reboot."""
+    done = fleet.play(FLEET / "playbooks/apply.yml", SPEC_V3)
+    return done, {name: fleet.result(name) for name in GUESTS}
+
+
+@pytest.fixture(scope="module")
+def drifted_rollout(fleet, rebooted, later_run):
+    """hv-a comes back from its reboot on the boot line it had before (a stale entry)."""
+    stale, _, _ = rebooted
+    ids = {name: boot_id(vm) for name, vm in fleet.vms.items()}
+    fleet.reboots.clear()
+    done = fleet.play("hostspec.fleet.rolling_reboot", SPEC_V3, *HOOKS, ok=(2,),
+                      reboot_with=lambda name: stale[name])
+    return done, ids, list(fleet.reboots), hooks_log(fleet)
+
+
+@pytest.fixture(scope="module")
+def rollout(fleet, drifted_rollout):
+    """The rollout again; a guest the hook reboots boots what its boot configuration holds."""
+    ids = {name: boot_id(vm) for name, vm in fleet.vms.items()}
+    fleet.reboots.clear()
+    lines = {}
+
+    def reboot_with(name):
+        lines[name] = boot_line(fleet.vms[name])
+        return lines[name]
+
+    done = fleet.play("hostspec.fleet.rolling_reboot", SPEC_V3, *HOOKS, reboot_with=reboot_with)
+    return done, ids, list(fleet.reboots), hooks_log(fleet), lines
+
+
+def test_both_hosts_wait_after_the_later_spec(later_run):
+    done, results = later_run
+    assert results["hv-a"]["reboot_required"] is True   # not rebooted since the last change
+    assert results["hv-b"]["reboot_required"] is True   # transparent_hugepage=never
+    assert "hv-b: reboot required (boot arguments changed)" in done.stdout
+
+
+def test_a_host_that_comes_back_drifted_stops_the_rollout(fleet, drifted_rollout):
+    done, before, reboots, hooks = drifted_rollout
+    a, b = fleet.vms["hv-a"], fleet.vms["hv-b"]
+    # hv-a, the first batch, rebooted for real through the hook, after the before-hook ...
+    assert reboots == ["hv-a"]
+    assert boot_id(a) != before["hv-a"]
+    assert "hugepages=0:16" in a.cmdline.split()                 # the stale line
+    # ... and its audit failed on what the stale line left out
+    audit = done.stdout[done.stdout.index("TASK [Audit the host against its spec]"):]
+    assert "fatal: [hv-a]" in audit
+    assert "hv-a has drifted from its spec" in audit
+    assert "huge pages 2MiB node 0" in audit                     # 16 reserved, 20 wanted
+    assert recap(done.stdout)["hv-a"]["failed"] == 1
+    # The rollout stopped there: no after-hook for hv-a, hv-b never touched.
+    assert hooks == ["before hv-a"]
+    assert boot_id(b) == before["hv-b"]
+    assert recap(done.stdout).get("hv-b", {}).get("changed", 0) == 0
+
+
+def test_the_rollout_reboots_the_waiting_host_and_audits_it_ok(fleet, rollout):
+    done, before, reboots, hooks, lines = rollout
+    a, b = fleet.vms["hv-a"], fleet.vms["hv-b"]
+    # hv-a booted since its mark was made: it no longer waits and is left alone.
+    assert boot_id(a) == before["hv-a"]
+    assert reboots == ["hv-b"]
+    assert boot_id(b) != before["hv-b"]
+    assert hooks == ["before hv-b", "after hv-b"]
+    # hv-b came back with the arguments its entry holds, each once, and audits ok.
+    assert "transparent_hugepage=never" in lines["hv-b"]
+    assert b.cmdline.split().count("transparent_hugepage=never") == 1
+    assert "transparent_hugepage=madvise" not in b.cmdline.split()
+    assert "[never]" in b.read("/sys/kernel/mm/transparent_hugepage/enabled")
+    rows = recap(done.stdout)
+    assert rows["hv-b"]["failed"] == 0 and rows["hv-a"]["failed"] == 0, rows
+    assert "ok: [hv-b]" in task_lines(done.stdout, "Audit the host against its spec")
+    # libvirt's definitions came through this reboot too.
+    assert sorted(fleet.virsh("hv-b", "list", "--all", "--name").split()) == ["db", "web"]
