@@ -78,16 +78,18 @@ def recap(stdout: str) -> dict:
 
 
 class Fleet:
-    def __init__(self, work: Path, collections: Path):
+    def __init__(self, work: Path, collections: Path, guests=None, setup=None):
         self.work = work
         self.collections = collections
+        self.guests = guests or GUESTS
+        self.setup = setup or SETUP
         self.results = work / "results"
         self.results.mkdir()
         self.vms = {}
         self.disks = {}
         self.boots = itertools.count()
         self.reboots = []
-        for name in GUESTS:
+        for name in self.guests:
             disk = work / f"{name}-boot.img"
             subprocess.run(["truncate", "-s", "64M", str(disk)], check=True)
             subprocess.run(["mkfs.ext4", "-q", "-F", "-L", f"{name}-boot", str(disk)], check=True)
@@ -95,13 +97,16 @@ class Fleet:
 
     def boot(self, names, appends=None):
         appends = appends or {}
-        vms = [VM(name, disks=[self.disks[name]], append=appends.get(name, ()),
-                  workdir=self.work / f"{name}-{next(self.boots)}",
-                  **GUESTS[name]) for name in names]
+        vms = []
+        for name in names:
+            guest = dict(self.guests[name])
+            append = [*guest.pop("append", ()), *appends.get(name, ())]
+            vms.append(VM(name, disks=[self.disks[name]], append=append,
+                          workdir=self.work / f"{name}-{next(self.boots)}", **guest))
         boot_all(vms)
         for vm in vms:
             self.vms[vm.name] = vm
-            vm.ssh(SETUP[vm.name])
+            vm.ssh(self.setup[vm.name])
 
     def stop(self):
         stop_all(self.vms.values())
@@ -612,3 +617,72 @@ def test_the_rollout_reboots_the_waiting_host_and_audits_it_ok(fleet, rollout):
     assert "ok: [hv-b]" in task_lines(done.stdout, "Audit the host against its spec")
     # libvirt's definitions came through this reboot too.
     assert sorted(fleet.virsh("hv-b", "list", "--all", "--name").split()) == ["db", "web"]
+
+
+# -- 5. systemd as PID 1: the role's unit branch ---------------------------------------------
+#
+# hv-c boots with systemd as init (vng --systemd).  Two kernel arguments make
+# that work on any build machine: `container=` (empty) tells systemd, as
+# PID 1, that it is not in a container, which it would otherwise conclude
+# from a /.dockerenv in this machine's root (the guest's root); and
+# `systemd.unit=serial-getty@ttyS0.service`, read by PID 1 itself, starts
+# the unit through which vng runs its own init (network, the --exec script,
+# sshd): systemd's generators still read PID 1's empty `container` as "some
+# container" and would start console-getty.service instead.
+
+SYSTEMD_HOST = {"hv-c": dict(memory="1G", systemd=True, boot_timeout=600.0,
+                              append=["container=", "systemd.unit=serial-getty@ttyS0.service"])}
+SPEC_SYSTEMD = {"hv-c": SPECS / "systemd" / "hv-c.mem"}
+
+
+@pytest.fixture(scope="module")
+def systemd_fleet(tmp_path_factory, collections):
+    fleet = Fleet(tmp_path_factory.mktemp("fleet-systemd"), collections,
+                  guests=SYSTEMD_HOST, setup={"hv-c": "true"})
+    try:
+        fleet.boot(SYSTEMD_HOST)
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture(scope="module")
+def systemd_run(systemd_fleet):
+    done = systemd_fleet.play(FLEET / "playbooks/apply.yml", SPEC_SYSTEMD)
+    return done, systemd_fleet.result("hv-c")
+
+
+def test_where_systemd_is_pid_1_the_role_drives_the_unit(systemd_fleet, systemd_run):
+    done, result = systemd_run
+    c = systemd_fleet.vms["hv-c"]
+    assert c.read("/proc/1/comm").strip() == "systemd"
+    assert "changed: [hv-c]" in task_lines(done.stdout, "hostspec.fleet.apply : Restart hostspec-memory.service")
+    assert "skipping: [hv-c]" in task_lines(done.stdout, "hostspec.fleet.apply : Run apply-memory")
+    # Enabled (so it runs at every boot) and run: systemd itself says so.
+    state = c.ssh("systemctl is-enabled hostspec-memory.service; "
+                  "systemctl show -p ActiveState -p Result -p ExecMainStatus hostspec-memory.service").stdout.split()
+    assert state[0] == "enabled" and sorted(state[1:]) == [
+        "ActiveState=active", "ExecMainStatus=0", "Result=success"], state
+    wants = c.ssh("readlink /etc/systemd/system/multi-user.target.wants/hostspec-memory.service").stdout.strip()
+    assert wants == "/etc/systemd/system/hostspec-memory.service"
+    # What the unit ran left the runtime state the spec says, in the real /sys and /proc.
+    assert c.read("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages").strip() == "8"
+    assert "[madvise]" in c.read("/sys/kernel/mm/transparent_hugepage/enabled")
+    assert "[defer]" in c.read("/sys/kernel/mm/transparent_hugepage/defrag")
+    assert c.read("/sys/kernel/mm/ksm/run").strip() == "1"
+    assert c.read("/sys/kernel/mm/ksm/pages_to_scan").strip() == "200"
+    assert c.read("/sys/kernel/mm/ksm/sleep_millisecs").strip() == "50"
+    assert c.read("/proc/sys/vm/swappiness").strip() == "20"
+    rows = [r for r in result["audit"]["rows"] if r["file"] != "proc/cmdline"]
+    assert rows and all(r["status"] == "ok" for r in rows), rows
+
+
+def test_the_unit_sets_the_state_again_when_systemd_starts_it(systemd_fleet, systemd_run):
+    """The state a fresh kernel starts with, then systemd runs the unit, as at boot."""
+    c = systemd_fleet.vms["hv-c"]
+    c.ssh("echo 0 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages; "
+          "echo 0 > /sys/kernel/mm/ksm/run; echo always > /sys/kernel/mm/transparent_hugepage/enabled")
+    c.ssh("systemctl restart hostspec-memory.service")
+    assert c.read("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages").strip() == "8"
+    assert c.read("/sys/kernel/mm/ksm/run").strip() == "1"
+    assert "[madvise]" in c.read("/sys/kernel/mm/transparent_hugepage/enabled")

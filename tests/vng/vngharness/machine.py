@@ -62,11 +62,14 @@ class VM:
     accel     "tcg" (default, works without /dev/kvm) or "kvm"
     cpu_model QEMU's -cpu, "max" by default (every flag TCG emulates)
     workdir   where the console log goes; a fresh temporary directory by default
+    systemd   boot systemd as init (``vng --systemd``); virtme-ng's init then
+              runs as serial-getty@ttyS0.service (see README.md for the
+              kernel arguments that need)
     """
 
     def __init__(self, name="vng", *, kernel=None, append=(), numa=None, cpus=None,
                  memory="1G", overlay=("/boot", "/root"), rwdirs=None, disks=(), accel="tcg",
-                 cpu_model="max", workdir=None, boot_timeout=300.0):
+                 cpu_model="max", workdir=None, boot_timeout=300.0, systemd=False):
         if accel not in ("tcg", "kvm"):
             raise ValueError(f"accel must be 'tcg' or 'kvm', not {accel!r}")
         self.name = name
@@ -86,6 +89,7 @@ class VM:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.console_log = self.workdir / f"{name}.console.log"
         self.boot_timeout = boot_timeout
+        self.systemd = systemd
         self.ssh_port = None
         self.identity = None
         self._proc = None
@@ -98,6 +102,8 @@ class VM:
                "--cwd", "/", "--cpus", str(self.cpus), f"--qemu-opts=-cpu {self.cpu_model}"]
         if self.accel == "tcg":
             cmd.append("--disable-kvm")
+        if self.systemd:
+            cmd.append("--systemd")
         if self.numa:
             total_mib = sum(_mib(size) for size in self.numa)
             cmd += ["--memory", f"{total_mib}M"]
