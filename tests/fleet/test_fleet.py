@@ -135,8 +135,7 @@ class Fleet:
                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_SHOW_CUSTOM_STATS": "1", "ANSIBLE_PIPELINING": "1",
                "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-local"),
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        for stale in [*self.results.glob("*.json"), *self.results.glob("*.reboot"),
-                      *self.results.glob("*.port"), *self.results.glob("*.log")]:
+        for stale in self.results.iterdir():
             stale.unlink()
         out, err = self.work / "play.out", self.work / "play.err"
         with open(out, "w") as stdout, open(err, "w") as stderr:
@@ -167,9 +166,9 @@ class Fleet:
                 request.unlink()
                 self.reboot({name: reboot_with(name)})
                 self.reboots.append(name)
-                port = self.results / f"{name}.port"
-                port.with_suffix(".tmp").write_text(str(self.vms[name].ssh_port))
-                port.with_suffix(".tmp").rename(port)
+                written = self.results / f"{name}.tmp"
+                written.write_text(str(self.vms[name].ssh_port))
+                written.rename(self.results / f"{name}.port")
 
     def reboot(self, words: dict):
         """Boot the named guests again with the given kernel arguments, as a host reboots.
@@ -621,17 +620,10 @@ def test_the_rollout_reboots_the_waiting_host_and_audits_it_ok(fleet, rollout):
 
 # -- 5. systemd as PID 1: the role's unit branch ---------------------------------------------
 #
-# hv-c boots with systemd as init (vng --systemd).  Two kernel arguments make
-# that work on any build machine: `container=` (empty) tells systemd, as
-# PID 1, that it is not in a container, which it would otherwise conclude
-# from a /.dockerenv in this machine's root (the guest's root); and
-# `systemd.unit=serial-getty@ttyS0.service`, read by PID 1 itself, starts
-# the unit through which vng runs its own init (network, the --exec script,
-# sshd): systemd's generators still read PID 1's empty `container` as "some
-# container" and would start console-getty.service instead.
+# hv-c boots with systemd as init (vng --systemd; the harness adds the kernel
+# arguments that needs, tests/vng/README.md).
 
-SYSTEMD_HOST = {"hv-c": dict(memory="1G", systemd=True, boot_timeout=600.0,
-                              append=["container=", "systemd.unit=serial-getty@ttyS0.service"])}
+SYSTEMD_HOST = {"hv-c": dict(memory="1G", systemd=True, boot_timeout=600.0)}
 SPEC_SYSTEMD = {"hv-c": SPECS / "systemd" / "hv-c.mem"}
 
 

@@ -34,6 +34,14 @@ KEEPALIVE = (
 )
 
 
+# With systemd as init: `container=` (empty) tells PID 1 it is not in a
+# container, which it would otherwise conclude from a /.dockerenv in this
+# machine's root (the guest's root); its generators still see "some
+# container" and would start console-getty.service, so PID 1 is told to start
+# the serial getty through which vng runs its own init (network, --exec, sshd).
+SYSTEMD_ARGS = ("container=", "systemd.unit=serial-getty@ttyS0.service")
+
+
 class VMError(RuntimeError):
     """A guest did not boot, did not answer, or a command in it failed."""
 
@@ -63,8 +71,8 @@ class VM:
     cpu_model QEMU's -cpu, "max" by default (every flag TCG emulates)
     workdir   where the console log goes; a fresh temporary directory by default
     systemd   boot systemd as init (``vng --systemd``); virtme-ng's init then
-              runs as serial-getty@ttyS0.service (see README.md for the
-              kernel arguments that need)
+              runs as serial-getty@ttyS0.service, which SYSTEMD_ARGS start
+              (README.md says why)
     """
 
     def __init__(self, name="vng", *, kernel=None, append=(), numa=None, cpus=None,
@@ -117,8 +125,9 @@ class VM:
             cmd += ["--rwdir", f"{guest}={host}"]
         for disk in self.disks:
             cmd += ["--disk", str(disk)]
-        if self.append:
-            cmd += ["--append", " ".join(self.append)]
+        append = [*SYSTEMD_ARGS, *self.append] if self.systemd else self.append
+        if append:
+            cmd += ["--append", " ".join(append)]
         cmd += ["--ssh", str(self.ssh_port), "--ssh-tcp", "--exec", KEEPALIVE]
         return cmd
 
